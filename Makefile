@@ -1,0 +1,31 @@
+# `make test` and `make demo` set themselves up on a fresh machine: they create .venv with pip
+# when it is missing and install the project with the extras they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: test demo setup bench-load fuzz clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/python -m weightport.cli bench finetune
+
+bench-load: $(STAMP)
+	$(BIN)/python benchmarks/loading.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info

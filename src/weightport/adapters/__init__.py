@@ -1,0 +1,1 @@
+"""Adapters: one module per kind of source; each registers itself by scheme."""

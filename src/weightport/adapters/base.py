@@ -1,0 +1,77 @@
+"""The adapter contract: one class per kind of source, registered by scheme."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from weightport.registry.source import Source
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """How to fetch: cache location, network policy and progress display.
+
+    ``None`` means "read it from the environment when needed" (``WEIGHTPORT_CACHE``,
+    ``WEIGHTPORT_OFFLINE``, ``HF_HUB_OFFLINE``), never at import time.
+    """
+
+    cache_dir: Path | None = None
+    offline: bool | None = None
+    progress: bool | None = None
+    timeout: float = 30.0
+    lock_timeout: float = 600.0
+    force: bool = False
+
+    def is_offline(self) -> bool:
+        """Whether to refuse network access: the option, else ``WEIGHTPORT_OFFLINE``/``HF_HUB_OFFLINE``."""
+        if self.offline is not None:
+            return self.offline
+        return any(_truthy(os.environ.get(v)) for v in ("WEIGHTPORT_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """Local files for a source.
+
+    Attributes:
+        path: The checkpoint file, or a directory holding one (or a sharded index).
+        sha256: The file's full sha256 when it was computed or recorded.
+        size: The file's size in bytes.
+        cached: Whether it came from a cache without any download.
+        meta: Metadata found while fetching (a hub ``config.json``, response headers).
+    """
+
+    path: Path
+    sha256: str | None = None
+    size: int | None = None
+    cached: bool = True
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Adapter(ABC):
+    """Turns a source string of one scheme into a :class:`Source`, and a :class:`Source` into files.
+
+    Subclasses set ``scheme`` and register with :func:`weightport.register_adapter`.
+    """
+
+    scheme: ClassVar[str]
+
+    @abstractmethod
+    def parse(self, rest: str, uri: str) -> Source:
+        """Parse the part of a source string after ``scheme:`` (``uri`` is the whole string)."""
+
+    @abstractmethod
+    def fetch(self, source: Source, options: FetchOptions) -> Fetched:
+        """Return local files for ``source``, downloading into the cache only what is missing."""
+
+    def cached_path(self, source: Source, options: FetchOptions) -> Path | None:
+        """Where ``source`` lies in the cache, if it is there (no network)."""
+        return None

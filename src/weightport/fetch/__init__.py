@@ -1,0 +1,1 @@
+"""Fetching into caches: downloads, locks, integrity, offline mode, mirrors, the lock file."""

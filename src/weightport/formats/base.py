@@ -1,0 +1,45 @@
+"""What a format reader returns, and the options every reader takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Options for reading a checkpoint.
+
+    Attributes:
+        mmap: Map tensors from the file instead of reading them into memory, where the format allows.
+        allow_globals: Extra ``"module.Name"`` globals a pickle may use, beyond the safe allowlist.
+            Only for classes the user trusts; functions are never allowed.
+        max_tensor_bytes: Refuse a tensor whose logical size exceeds this many bytes.
+    """
+
+    mmap: bool = True
+    allow_globals: tuple[str, ...] = ()
+    max_tensor_bytes: int = 1 << 40
+
+
+@dataclass
+class RawCheckpoint:
+    """The content of a checkpoint file (or sharded set), before any layout work.
+
+    Attributes:
+        obj: What the file holds: a flat ``{key: tensor}`` dict, or a nested container
+            (a Lightning checkpoint dict, a training checkpoint with ``model``/``optimizer``...).
+        format: The reader's name: ``safetensors``, ``safetensors-sharded``, ``torch``,
+            ``torch-legacy``, ``lightning``, ``npz``, ``torch-sharded``.
+        path: The file read (for sharded sets: the index file).
+        files: Every file read.
+        metadata: What the file says besides tensors: safetensors header metadata, a Lightning
+            checkpoint's ``hyper_parameters`` and versions, notes about stubbed objects.
+    """
+
+    obj: Any
+    format: str
+    path: Path
+    files: list[Path] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)

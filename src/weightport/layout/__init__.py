@@ -1,0 +1,1 @@
+"""Layout: find the weights in a checkpoint, clean their keys, map them to a model, adapt them."""

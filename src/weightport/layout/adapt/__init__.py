@@ -1,0 +1,1 @@
+"""Tensor adapters (reshape, input channels, position embeddings, class subsets)."""

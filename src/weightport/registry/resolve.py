@@ -1,0 +1,102 @@
+"""Source strings → :class:`Source` records.
+
+Forms: ``scheme:rest`` for any registered scheme (``file:``, and those issue-specific adapters add),
+a plain path, or a bare name that goes through the name resolvers in order (aliases first).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from weightport.errors import InvalidSourceError, SourceNotFoundError, UnknownSourceError
+from weightport.registry.aliases import get_alias, list_aliases
+from weightport.registry.schemes import get_adapter, is_registered
+from weightport.registry.source import Source
+
+SourceLike = str | os.PathLike | Source
+
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]+):(?P<rest>.*)$", re.S)
+
+#: A name resolver turns a bare name into a Source, or returns None when it does not know it.
+NameResolver = Callable[[str], "Source | None"]
+#: A candidate lister returns names a resolver knows, for "did you mean" messages.
+CandidateLister = Callable[[], "list[str]"]
+
+_NAME_RESOLVERS: list[tuple[str, NameResolver, CandidateLister]] = []
+
+
+def register_name_resolver(name: str, resolve: NameResolver, candidates: CandidateLister) -> None:
+    """Add a resolver for bare names, tried after the aliases and the resolvers added before it."""
+    _NAME_RESOLVERS[:] = [r for r in _NAME_RESOLVERS if r[0] != name]
+    _NAME_RESOLVERS.append((name, resolve, candidates))
+
+
+def resolve(source: SourceLike) -> Source:
+    """Parse a source string (or path, or :class:`Source`) into a :class:`Source`.
+
+    Raises:
+        InvalidSourceError: The string is empty or malformed.
+        UnknownSourceError: A bare name that no alias or library knows.
+        SourceNotFoundError: Something that looks like a path but does not exist.
+    """
+    if isinstance(source, Source):
+        return source
+    if isinstance(source, os.PathLike):
+        return get_adapter("file").parse(os.fspath(source), os.fspath(source))
+    if not isinstance(source, str) or not source.strip():
+        raise InvalidSourceError(f"a source must be a non-empty string or path, got {source!r}")
+    text = source.strip()
+    match = _SCHEME.match(text)
+    if match and is_registered(match["scheme"]):
+        return get_adapter(match["scheme"]).parse(match["rest"], text)
+    if _looks_like_path(text):
+        path = Path(text).expanduser()
+        if not path.exists():
+            raise SourceNotFoundError(
+                f"checkpoint not found: {text}",
+                hint="check the path; a hub repository is written hf:org/repo, a named source "
+                "without any '/' (e.g. resnet18)",
+            )
+        return get_adapter("file").parse(text, text)
+    if match:
+        raise UnknownSourceError(
+            f"unknown scheme {match['scheme']!r} in source {text!r}",
+            hint="known schemes: " + ", ".join(s + ":" for s in _known_schemes()),
+        )
+    return _resolve_name(text)
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or os.sep in text or text.startswith((".", "~")) or Path(text).exists()
+
+
+def _known_schemes() -> list[str]:
+    from weightport.registry.schemes import schemes
+
+    return schemes()
+
+
+def _resolve_name(name: str) -> Source:
+    alias = get_alias(name)
+    if alias is not None:
+        from weightport.registry.alias_source import source_from_alias
+
+        return source_from_alias(alias)
+    for resolver_name, resolver, _ in _NAME_RESOLVERS:
+        found = resolver(name)
+        if found is not None:
+            return found if found.resolved_by else found.replace(resolved_by=f"{name!r} found in {resolver_name}")
+    candidates = [a.name for a in list_aliases()]
+    for _, _, lister in _NAME_RESOLVERS:
+        candidates.extend(lister())
+    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
+    raise UnknownSourceError(
+        f"no source named {name!r}: not an alias"
+        + "".join(f", not in {n}" for n, _, _ in _NAME_RESOLVERS)
+        + (f"; close matches: {', '.join(close)}" if close else ""),
+        hint="use an explicit form (file:PATH, hf:org/repo, https://…), or list names with `weightport list`",
+    )
