@@ -173,6 +173,10 @@ class AmbiguousMappingError(WeightportError, ValueError):
     """More than one equally plausible correspondence between checkpoint and model tensors."""
 
 
+class ArchitectureMismatchError(WeightportError, ValueError):
+    """Checkpoint and model whose module structures differ, so no correspondence can be trusted."""
+
+
 class VerificationError(WeightportError, RuntimeError):
     """The loaded model's outputs differ from the source model's beyond the tolerance."""
 
