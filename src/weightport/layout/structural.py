@@ -72,6 +72,8 @@ _ROLE_ALIASES: dict[str, str] = {
     "moving_variance": "running_var",
     "running_variance": "running_var",
     "num_batches_tracked": "num_batches_tracked",
+    "in_proj_weight": "weight",  # torch.nn.MultiheadAttention's fused q/k/v projection
+    "in_proj_bias": "bias",
     "pos_embed": "pos_embed",
     "position_embedding": "pos_embed",
     "position_embeddings": "pos_embed",
@@ -92,6 +94,7 @@ _CONF_RANK_SINGLE = 0.98
 _CONF_RANK_REPEATED = 0.95
 _CONF_RANK_MERGED_WINDOW = 0.9
 _CONF_GAP = 0.6
+_CONF_REGROUPED = 0.85
 _CONF_RESHAPED = 0.95
 _CONF_BY_SIMILAR_NAME = 0.9
 _CONF_BY_SHAPE = 0.9
@@ -262,6 +265,12 @@ def align(
         paired_src.add(s.position)
         paired_tgt.add(t.position)
 
+    def pair_tensor(s: TensorSpec, t: TensorSpec) -> None:
+        # A pairing across modules grouped differently: wrap each tensor as a one-tensor module.
+        sm = _Module(s.key.rpartition(".")[0], -1, [s])
+        tm = _Module(t.key.rpartition(".")[0], -1, [t])
+        module_pairs.append((sm, tm, _CONF_REGROUPED, "same role and shape, grouped into other modules"))
+
     # 2. anchors: signatures found exactly once on each side.
     src_by_sig: dict[tuple, list[_Module]] = defaultdict(list)
     tgt_by_sig: dict[tuple, list[_Module]] = defaultdict(list)
@@ -312,7 +321,7 @@ def align(
         s_start, t_start = s_cut + 1, t_cut + 1
         last = s_cut == len(src_modules)
         if unbalanced == 0 or last:
-            _pair_window(window_src, window_tgt, segments_in_window, pair, divergences)
+            _pair_window(window_src, window_tgt, segments_in_window, pair, pair_tensor, divergences)
             window_src, window_tgt, segments_in_window = [], [], 0
             balance.clear()
             unbalanced = 0
@@ -351,6 +360,7 @@ def _pair_window(
     window_tgt: list[_Module],
     segments: int,
     pair,
+    pair_tensor,
     divergences: list[Divergence],
 ) -> None:
     """Rank-pair the modules of each balanced signature in a window; record the unbalanced ones."""
@@ -390,7 +400,7 @@ def _pair_window(
     # 4. gap: one module left on each side with the same roles and ranks, only the sizes differ.
     if len(left_src) == 1 and len(left_tgt) == 1 and _roles_and_ranks(left_src[0]) == _roles_and_ranks(left_tgt[0]):
         pair(left_src[0], left_tgt[0], _CONF_GAP, "the one module left at this place on each side, shapes differ")
-    elif left_src and left_tgt:
+    elif left_src and left_tgt and not _pair_regrouped(left_src, left_tgt, pair_tensor):
         # Both sides have modules here that nothing pairs: a different structure, not an extra part.
         divergences.append(
             Divergence(
@@ -400,6 +410,30 @@ def _pair_window(
                 f"({_paths(left_tgt)}) at the same place have no counterpart of the same shapes",
             )
         )
+
+
+def _pair_regrouped(left_src: list[_Module], left_tgt: list[_Module], pair_tensor) -> bool:
+    """Pair leftover tensors one by one when the libraries group them into modules differently.
+
+    Only when every (role, shape) among the leftovers occurs as often on both sides (e.g. a class
+    token and a position embedding held by the root module in one library and by an ``embeddings``
+    module and an ``encoder`` module in another); otherwise nothing is paired.
+    """
+    by_src: dict[tuple, list[TensorSpec]] = defaultdict(list)
+    by_tgt: dict[tuple, list[TensorSpec]] = defaultdict(list)
+    for modules, groups in ((left_src, by_src), (left_tgt, by_tgt)):
+        for m in modules:
+            for t in m.tensors:
+                if role_of(t.key) not in _OPTIONAL_ROLES:
+                    groups[(role_of(t.key), _squeezed(t.shape))].append(t)
+    if by_src.keys() != by_tgt.keys() or any(len(by_src[k]) != len(by_tgt[k]) for k in by_src):
+        return False
+    for key, src_list in by_src.items():
+        if key[0] == _ANONYMOUS and len(src_list) > 1:
+            return False  # nameless tensors of one shape, in modules that do not correspond: a guess
+        for s, t in zip(src_list, by_tgt[key]):
+            pair_tensor(s, t)
+    return True
 
 
 def _roles_and_ranks(module: _Module) -> list[tuple[str, int]]:
