@@ -185,6 +185,10 @@ class LayoutRuleError(WeightportError, ValueError):
     """A layout rule that cannot be applied to a checkpoint (two keys renamed onto one, a fused part missing)."""
 
 
+class AdaptError(WeightportError, ValueError):
+    """A tensor adapter that applies but lacks what it needs (e.g. the grid of a non-square position embedding)."""
+
+
 class UnknownClassError(WeightportError, LookupError):
     """A class name asked for that the checkpoint's head does not know."""
 
