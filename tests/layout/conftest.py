@@ -33,7 +33,7 @@ def _load_aligned(
             elif skip_shape_mismatch:
                 continue
         new[pair.target_key] = tensor
-    missing, unexpected = target.load_state_dict(new, strict=not skip_shape_mismatch)
+    _, unexpected = target.load_state_dict(new, strict=not skip_shape_mismatch)
     assert not unexpected
     return result, adapted
 

@@ -70,7 +70,7 @@ def test_shipped_vit_layouts_give_the_same_outputs(direction):
 
 def test_structural_alignment_finds_the_same_vit_correspondence_as_the_rules():
     tv, tm = _tiny_vits()
-    renamed, records = apply_layout("torchvision-vit-to-timm", tv.state_dict())
+    _, records = apply_layout("torchvision-vit-to-timm", tv.state_dict())
     by_rules = {r.source_keys[0]: r.target_keys[0] for r in records}
     result = align(specs_of(tv.state_dict()), specs_of(tm.state_dict()))
     assert result.same_architecture and not result.unmatched_source and not result.unmatched_target

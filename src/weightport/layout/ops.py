@@ -38,7 +38,10 @@ class LayoutRecord:
 class TensorOp(Protocol):
     """A named operation on several tensors at once."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The operation's name in reports."""
+        ...
 
     def apply(self, tensors: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[LayoutRecord]]:
         """A new state dict with the operation applied, and what it did."""

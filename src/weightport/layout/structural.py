@@ -41,7 +41,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from weightport.errors import AmbiguousMappingError, ArchitectureMismatchError
@@ -235,6 +235,46 @@ def _longest_increasing(pairs: list[tuple[int, int]]) -> set[int]:
     return chosen
 
 
+def _balanced_windows(
+    src_modules: list[_Module],
+    tgt_modules: list[_Module],
+    cuts: list[tuple[int, int]],
+    paired_src: set[int],
+    paired_tgt: set[int],
+) -> Iterator[tuple[list[_Module], list[_Module], int]]:
+    """Unpaired modules between consecutive cuts, merged until every signature is balanced.
+
+    Yields ``(source modules, target modules, number of segments merged)``; the last window is
+    yielded at the end whether balanced or not.
+    """
+    window_src: list[_Module] = []
+    window_tgt: list[_Module] = []
+    segments = 0
+    balance: dict[tuple, int] = defaultdict(int)  # source count - target count, per signature
+    unbalanced = 0  # signatures whose balance is not zero
+    s_start = t_start = 0
+    for s_cut, t_cut in [*cuts, (len(src_modules), len(tgt_modules))]:
+        for modules, window, paired, step, start, stop in (
+            (src_modules, window_src, paired_src, 1, s_start, s_cut),
+            (tgt_modules, window_tgt, paired_tgt, -1, t_start, t_cut),
+        ):
+            for m in modules[start:stop]:
+                if m.position in paired:
+                    continue
+                window.append(m)
+                before = balance[m.signature]
+                balance[m.signature] = before + step
+                unbalanced += (before == 0) - (before == -step)
+        segments += 1
+        s_start, t_start = s_cut + 1, t_cut + 1
+        if unbalanced == 0 or s_cut == len(src_modules):
+            if window_src or window_tgt:
+                yield window_src, window_tgt, segments
+            window_src, window_tgt, segments = [], [], 0
+            balance.clear()
+            unbalanced = 0
+
+
 def align(
     source: Sequence[TensorSpec], target: Sequence[TensorSpec], *, min_confidence: float = 0.5
 ) -> Alignment:
@@ -284,47 +324,22 @@ def align(
         if len(src_by_sig[sig]) == 1 and len(tgt_by_sig.get(sig, ())) == 1
     )
     in_order = _longest_increasing(anchors)
-    for i, (s, t) in enumerate(anchors):
+    for i, (s_pos, t_pos) in enumerate(anchors):
         if i in in_order:
-            pair(src_modules[s], tgt_modules[t], _CONF_ANCHOR, "only module of its shapes on both sides")
+            pair(src_modules[s_pos], tgt_modules[t_pos], _CONF_ANCHOR, "only module of its shapes on both sides")
         else:
             pair(
-                src_modules[s],
-                tgt_modules[t],
+                src_modules[s_pos],
+                tgt_modules[t_pos],
                 _CONF_ANCHOR_OUT_OF_ORDER,
                 "only module of its shapes on both sides (registered in another order)",
             )
 
-    # 3. segments between in-order anchors, merged into balanced windows.
-    cuts = [anchors[i] for i in sorted(in_order)] + [(len(src_modules), len(tgt_modules))]
+    # 3-4. segments between in-order anchors, merged into balanced windows, then gaps.
+    cuts = [anchors[i] for i in sorted(in_order)]
     divergences: list[Divergence] = []
-    window_src: list[_Module] = []
-    window_tgt: list[_Module] = []
-    segments_in_window = 0
-    balance: dict[tuple, int] = defaultdict(int)
-    unbalanced = 0
-    s_start = t_start = 0
-    for s_cut, t_cut in cuts:
-        for m in src_modules[s_start:s_cut]:
-            if m.position not in paired_src:
-                window_src.append(m)
-                before = balance[m.signature]
-                balance[m.signature] = before + 1
-                unbalanced += (before == 0) - (before == -1)
-        for m in tgt_modules[t_start:t_cut]:
-            if m.position not in paired_tgt:
-                window_tgt.append(m)
-                before = balance[m.signature]
-                balance[m.signature] = before - 1
-                unbalanced += (before == 0) - (before == 1)
-        segments_in_window += 1
-        s_start, t_start = s_cut + 1, t_cut + 1
-        last = s_cut == len(src_modules)
-        if unbalanced == 0 or last:
-            _pair_window(window_src, window_tgt, segments_in_window, pair, pair_tensor, divergences)
-            window_src, window_tgt, segments_in_window = [], [], 0
-            balance.clear()
-            unbalanced = 0
+    for window_src, window_tgt, segments in _balanced_windows(src_modules, tgt_modules, cuts, paired_src, paired_tgt):
+        _pair_window(window_src, window_tgt, segments, pair, pair_tensor, divergences)
 
     # 5. tensors inside each module pair.
     pairs: list[Pairing] = []
@@ -359,13 +374,11 @@ def _pair_window(
     window_src: list[_Module],
     window_tgt: list[_Module],
     segments: int,
-    pair,
-    pair_tensor,
+    pair: Callable[[_Module, _Module, float, str], None],
+    pair_tensor: Callable[[TensorSpec, TensorSpec], None],
     divergences: list[Divergence],
 ) -> None:
     """Rank-pair the modules of each balanced signature in a window; record the unbalanced ones."""
-    if not window_src and not window_tgt:
-        return
     by_sig_src: dict[tuple, list[_Module]] = defaultdict(list)
     by_sig_tgt: dict[tuple, list[_Module]] = defaultdict(list)
     for m in window_src:
@@ -412,7 +425,9 @@ def _pair_window(
         )
 
 
-def _pair_regrouped(left_src: list[_Module], left_tgt: list[_Module], pair_tensor) -> bool:
+def _pair_regrouped(
+    left_src: list[_Module], left_tgt: list[_Module], pair_tensor: Callable[[TensorSpec, TensorSpec], None]
+) -> bool:
     """Pair leftover tensors one by one when the libraries group them into modules differently.
 
     Only when every (role, shape) among the leftovers occurs as often on both sides (e.g. a class

@@ -100,8 +100,9 @@ class PosEmbedResample:
         owner = _owner(ctx.module, ctx.target_key)
         new_grid = _as_grid(ctx.options["grid"]) if "grid" in ctx.options else _grid_of(owner)
         prefix: int | None = ctx.options.get("num_prefix_tokens")
-        if prefix is None and owner is not None and isinstance(getattr(owner, "num_prefix_tokens", None), int):
-            prefix = owner.num_prefix_tokens
+        declared = getattr(owner, "num_prefix_tokens", None)
+        if prefix is None and isinstance(declared, int):
+            prefix = declared
         if prefix is None and new_grid is not None:
             prefix = new_tokens - new_grid[0] * new_grid[1]
         if prefix is None:
