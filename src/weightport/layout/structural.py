@@ -41,7 +41,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from weightport.errors import AmbiguousMappingError, ArchitectureMismatchError
@@ -341,22 +341,13 @@ def align(
     for window_src, window_tgt, segments in _balanced_windows(src_modules, tgt_modules, cuts, paired_src, paired_tgt):
         _pair_window(window_src, window_tgt, segments, pair, pair_tensor, divergences)
 
-    # 5. tensors inside each module pair.
-    pairs: list[Pairing] = []
-    unmatched_src_keys: set[str] = set()
-    unmatched_tgt_keys: set[str] = set()
-    for s, t, confidence, reason in module_pairs:
-        for sk, tk, tensor_conf, tensor_reason in _pair_tensors(s, t, shared):
-            conf = round(confidence * tensor_conf, 4)
-            if sk is None:
-                unmatched_tgt_keys.add(tk)  # type: ignore[arg-type]
-            elif tk is None:
-                unmatched_src_keys.add(sk)
-            elif conf < min_confidence:
-                unmatched_src_keys.add(sk)
-                unmatched_tgt_keys.add(tk)
-            else:
-                pairs.append(Pairing(sk, tk, conf, f"{reason}; {tensor_reason}"))
+    # 5. tensors inside each module pair (tensors without a counterpart stay unmatched).
+    pairs = [
+        Pairing(sk, tk, round(confidence * tensor_conf, 4), f"{reason}; {tensor_reason}")
+        for s, t, confidence, reason in module_pairs
+        for sk, tk, tensor_conf, tensor_reason in _pair_tensors(s, t)
+        if confidence * tensor_conf >= min_confidence
+    ]
 
     target_order = {spec.key: i for i, spec in enumerate(target)}
     pairs.sort(key=lambda p: target_order[p.target_key])
@@ -471,9 +462,7 @@ def _tokens(name: str) -> frozenset[str]:
     return frozenset(_TOKEN.findall(name.lower()))
 
 
-def _pair_tensors(
-    s: _Module, t: _Module, shared: set[str]
-) -> Iterable[tuple[str | None, str | None, float, str]]:
+def _pair_tensors(s: _Module, t: _Module) -> Iterator[tuple[str, str, float, str]]:
     """Pair the tensors of two paired modules: by role, by identical leaf name, then by shape."""
     src_left = list(s.tensors)
     tgt_left = list(t.tensors)
@@ -531,10 +520,6 @@ def _pair_tensors(
         src_left.remove(a)
         tgt_left.remove(b)
         yield a.key, b.key, _CONF_BY_SIMILAR_NAME, "closest name among tensors of its shape"
-    for a in src_left:
-        yield a.key, None, 0.0, "no counterpart"
-    for b in tgt_left:
-        yield None, b.key, 0.0, "no counterpart"
 
 
 def alignment_to_rules(alignment: Alignment) -> dict[str, str]:
