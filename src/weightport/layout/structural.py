@@ -474,8 +474,10 @@ def _pair_tensors(s: _Module, t: _Module) -> Iterator[tuple[str, str, float, str
             return _CONF_RESHAPED, f"shape {a.shape}->{b.shape} (size-1 dims)"
         return 1.0, f"shape differs {a.shape} vs {b.shape}"
 
-    def take(matcher, confidence: float, how: str):
-        nonlocal src_left, tgt_left
+    def take(
+        matcher: Callable[[TensorSpec, TensorSpec], bool], confidence: float, how: str
+    ) -> Iterator[tuple[str, str, float, str]]:
+        """Pair each tensor that ``matcher`` ties to exactly one counterpart, with no rival for it."""
         for a in list(src_left):
             candidates = [b for b in tgt_left if matcher(a, b)]
             rivals = [x for x in src_left if x is not a and candidates and matcher(x, candidates[0])]
@@ -509,10 +511,11 @@ def _pair_tensors(s: _Module, t: _Module) -> Iterator[tuple[str, str, float, str
             ((len(a_tokens & _tokens(b.key.rpartition(".")[2])), b) for b in candidates),
             key=lambda x: -x[0],
         )
-        if len(scored) > 1 and scored[0][0] == scored[1][0]:
+        best = scored[0][0]
+        if len(scored) > 1 and scored[1][0] == best:
             raise AmbiguousMappingError(
                 f"checkpoint tensor {a.key!r} {a.shape} could equally go to any of "
-                + ", ".join(repr(b.key) for _, b in scored if _ == scored[0][0])
+                + ", ".join(repr(b.key) for score, b in scored if score == best)
                 + f" (module {s.path or '<root>'!r} → {t.path or '<root>'!r}); their names and shapes do not tell them apart",
                 hint="give an explicit rename rule for these keys (rules={'source_key': 'target_key'})",
             )
