@@ -38,7 +38,9 @@ def reference() -> torch.nn.Module:
 def cat() -> torch.Tensor:
     """scikit-image's cat photo, 224x224, scaled to [-1, 1] (mean 0.5, std 0.5: the TF-Lite preprocessing)."""
     image = torch.from_numpy(skimage.data.chelsea()).permute(2, 0, 1).float().div(255)[None]
-    image = torch.nn.functional.interpolate(image, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
+    image = torch.nn.functional.interpolate(
+        image, size=(224, 224), mode="bilinear", antialias=True, align_corners=False
+    )
     return (image - 0.5) / 0.5
 
 
@@ -92,5 +94,6 @@ def test_ten_class_head_in_a_lightning_module_is_left_to_reinitialise(checkpoint
         torch.testing.assert_close(
             model.backbone.forward_head(model.backbone.forward_features(cat), pre_logits=True),
             torch.flatten(reference._avg_pooling(reference.extract_features(cat)), 1),
-            rtol=1e-4, atol=1e-4,
+            rtol=1e-4,
+            atol=1e-4,
         )

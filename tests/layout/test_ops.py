@@ -8,16 +8,30 @@ import torch
 from weightport.errors import LayoutRuleError
 from weightport.layout.ops import ConcatParts, SplitFused
 
-SPLIT = SplitFused("split-qkv", r"(?P<m>.*)\.qkv\.(?P<kind>weight|bias)", (r"\g<m>.q.\g<kind>", r"\g<m>.k.\g<kind>", r"\g<m>.v.\g<kind>"))
-CONCAT = ConcatParts("fuse-qkv", r"(?P<m>.*)\.(?P<part>q|k|v)\.(?P<kind>weight|bias)", ("q", "k", "v"), r"\g<m>.qkv.\g<kind>")
+SPLIT = SplitFused(
+    "split-qkv",
+    r"(?P<m>.*)\.qkv\.(?P<kind>weight|bias)",
+    (r"\g<m>.q.\g<kind>", r"\g<m>.k.\g<kind>", r"\g<m>.v.\g<kind>"),
+)
+CONCAT = ConcatParts(
+    "fuse-qkv", r"(?P<m>.*)\.(?P<part>q|k|v)\.(?P<kind>weight|bias)", ("q", "k", "v"), r"\g<m>.qkv.\g<kind>"
+)
 
 
 def test_split_gives_equal_parts_in_place_and_records_it():
     qkv = torch.arange(24.0).reshape(6, 4)
     state = {"a.weight": torch.zeros(1), "attn.qkv.weight": qkv, "attn.qkv.bias": torch.arange(6.0), "z": torch.ones(1)}
     out, records = SPLIT.apply(state)
-    assert list(out) == ["a.weight", "attn.q.weight", "attn.k.weight", "attn.v.weight",
-                         "attn.q.bias", "attn.k.bias", "attn.v.bias", "z"]
+    assert list(out) == [
+        "a.weight",
+        "attn.q.weight",
+        "attn.k.weight",
+        "attn.v.weight",
+        "attn.q.bias",
+        "attn.k.bias",
+        "attn.v.bias",
+        "z",
+    ]
     assert torch.equal(out["attn.k.weight"], qkv[2:4])
     assert torch.equal(out["attn.v.bias"], torch.tensor([4.0, 5.0]))
     assert records[0].source_keys == ("attn.qkv.weight",) and len(records[0].target_keys) == 3

@@ -47,7 +47,9 @@ def _tiny_vits():
     from timm.models.vision_transformer import VisionTransformer as TimmViT
     from torchvision.models.vision_transformer import VisionTransformer as TorchvisionViT
 
-    tv = TorchvisionViT(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10)
+    tv = TorchvisionViT(
+        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10
+    )
     tm = TimmViT(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2, num_classes=10)
     return tv.eval(), tm.eval()
 

@@ -191,6 +191,22 @@ def test_rules_round_trip_through_json_and_reapply(tmp_path):
     assert renamed == sorted(t.key for t in target)
 
 
+def test_rules_as_regex_rename_exactly_one_key_each():
+    import re
+
+    source = conv("stem.0", 8, 3) + bn("stem.1", 8)
+    target = conv("conv1", 8, 3) + bn("bn1", 8)
+    table = alignment_to_rules(align(source, target), regex=True)
+    assert table["^stem\\.0\\.weight$"] == "conv1.weight"
+    renamed = []
+    for s in source:
+        hits = [re.sub(p, r, s.key) for p, r in table.items() if re.search(p, s.key)]
+        assert len(hits) == 1
+        renamed.append(hits[0])
+    assert renamed == [t.key for t in target]
+    assert not re.search("^stem\\.0\\.weight$", "stemX0.weight")  # dots are escaped
+
+
 class _CountingSpec:
     """A TensorSpec look-alike that counts how often the aligner reads a shape."""
 

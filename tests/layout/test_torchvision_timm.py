@@ -55,7 +55,9 @@ def test_mobilenet_v3_with_timms_default_eps_is_paired_but_not_equal(load_aligne
 
 
 def test_resnet18_weights_into_resnet34_are_refused():
-    result = align(specs_of(torchvision.models.resnet18().state_dict()), specs_of(torchvision.models.resnet34().state_dict()))
+    result = align(
+        specs_of(torchvision.models.resnet18().state_dict()), specs_of(torchvision.models.resnet34().state_dict())
+    )
     assert not result.same_architecture
     with pytest.raises(ArchitectureMismatchError) as info:
         result.raise_for_divergence()
@@ -65,7 +67,10 @@ def test_resnet18_weights_into_resnet34_are_refused():
 
 
 def test_resnet50_weights_into_efficientnet_b0_are_refused():
-    result = align(specs_of(torchvision.models.resnet50().state_dict()), specs_of(timm.create_model("efficientnet_b0").state_dict()))
+    result = align(
+        specs_of(torchvision.models.resnet50().state_dict()),
+        specs_of(timm.create_model("efficientnet_b0").state_dict()),
+    )
     assert not result.same_architecture
     assert len(result.pairs) < 0.05 * len(result.unmatched_target)
     with pytest.raises(ArchitectureMismatchError, match="not the same architecture"):

@@ -44,15 +44,11 @@ _TIMM_TO_TV_VIT: tuple[tuple[str, str], ...] = (
 )
 
 register_layout(
-    LayoutRules(
-        "torchvision-vit-to-timm", _TV_TO_TIMM_VIT, description="torchvision VisionTransformer → timm vit_*"
-    ),
+    LayoutRules("torchvision-vit-to-timm", _TV_TO_TIMM_VIT, description="torchvision VisionTransformer → timm vit_*"),
     override=True,
 )
 register_layout(
-    LayoutRules(
-        "timm-vit-to-torchvision", _TIMM_TO_TV_VIT, description="timm vit_* → torchvision VisionTransformer"
-    ),
+    LayoutRules("timm-vit-to-torchvision", _TIMM_TO_TV_VIT, description="timm vit_* → torchvision VisionTransformer"),
     override=True,
 )
 register_layout(

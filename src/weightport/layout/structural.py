@@ -275,9 +275,7 @@ def _balanced_windows(
             unbalanced = 0
 
 
-def align(
-    source: Sequence[TensorSpec], target: Sequence[TensorSpec], *, min_confidence: float = 0.5
-) -> Alignment:
+def align(source: Sequence[TensorSpec], target: Sequence[TensorSpec], *, min_confidence: float = 0.5) -> Alignment:
     """Pair checkpoint tensors with model tensors by structure.
 
     Args:
@@ -516,7 +514,8 @@ def _pair_tensors(s: _Module, t: _Module) -> Iterator[tuple[str, str, float, str
             raise AmbiguousMappingError(
                 f"checkpoint tensor {a.key!r} {a.shape} could equally go to any of "
                 + ", ".join(repr(b.key) for score, b in scored if score == best)
-                + f" (module {s.path or '<root>'!r} → {t.path or '<root>'!r}); their names and shapes do not tell them apart",
+                + f" (module {s.path or '<root>'!r} → {t.path or '<root>'!r});"
+                " their names and shapes do not tell them apart",
                 hint="give an explicit rename rule for these keys (rules={'source_key': 'target_key'})",
             )
         b = scored[0][1]
@@ -525,9 +524,17 @@ def _pair_tensors(s: _Module, t: _Module) -> Iterator[tuple[str, str, float, str
         yield a.key, b.key, _CONF_BY_SIMILAR_NAME, "closest name among tensors of its shape"
 
 
-def alignment_to_rules(alignment: Alignment) -> dict[str, str]:
-    """An exact rename table ``{source_key: target_key}`` of the alignment's pairs.
+def alignment_to_rules(alignment: Alignment, *, regex: bool = False) -> dict[str, str]:
+    """A rename table of the alignment's pairs, to save as JSON, review, and reuse as explicit rules.
 
-    It can be saved as JSON, reviewed, and passed back as explicit rules so the search runs once.
+    Args:
+        alignment: The result of :func:`align`.
+        regex: Write each source key as an anchored, escaped pattern (``^blocks\\.0\\.weight$``) for
+            rename options that take regular expressions; by default the keys are exact.
+
+    Returns:
+        ``{source_key: target_key}`` (or ``{pattern: target_key}``), in target order.
     """
+    if regex:
+        return {f"^{re.escape(p.source_key)}$": p.target_key for p in alignment.pairs}
     return {p.source_key: p.target_key for p in alignment.pairs}

@@ -39,10 +39,14 @@ def test_model_on_repeated_grey_channels_computes_what_the_rgb_model_computes(rg
     assert described == [f"conv1.weight: channels 3->{channels} ({how})"]
     grey = torch.rand(2, 1, 48, 48)
     with torch.no_grad():
-        torch.testing.assert_close(target(grey.repeat(1, channels, 1, 1)), rgb_model(grey.repeat(1, 3, 1, 1)), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            target(grey.repeat(1, channels, 1, 1)), rgb_model(grey.repeat(1, 3, 1, 1)), rtol=1e-4, atol=1e-5
+        )
 
 
-@pytest.mark.parametrize(("channels", "order", "how"), [(2, [0, 1], "first"), (4, [0, 1, 2, 0], "repeat"), (5, [0, 1, 2, 0, 1], "repeat")])
+@pytest.mark.parametrize(
+    ("channels", "order", "how"), [(2, [0, 1], "first"), (4, [0, 1, 2, 0], "repeat"), (5, [0, 1, 2, 0, 1], "repeat")]
+)
 def test_other_channel_counts_cycle_the_rgb_filters_and_keep_the_scale(rgb_model, channels, order, how):
     target = timm.create_model("resnet18", num_classes=5, in_chans=channels).eval()
     assert _load_with_adapter(rgb_model, target) == [f"conv1.weight: channels 3->{channels} ({how}, x3/{channels})"]

@@ -34,7 +34,9 @@ def test_subset_head_gives_the_same_logits_as_the_full_head_for_those_classes():
     sub = torch.nn.Linear(4, 2)
     wanted = ["tiger shark", "tench"]
     adapter = ClassSubset()
-    sub.load_state_dict({k: adapter.adapt(v, _ctx(f"fc.{k}", sub.state_dict()[k].shape, wanted)) for k, v in full.state_dict().items()})
+    sub.load_state_dict(
+        {k: adapter.adapt(v, _ctx(f"fc.{k}", sub.state_dict()[k].shape, wanted)) for k, v in full.state_dict().items()}
+    )
     x = torch.randn(3, 4)
     with torch.no_grad():
         torch.testing.assert_close(sub(x), full(x)[:, [3, 0]])
@@ -50,7 +52,9 @@ def test_unknown_class_name_is_an_error_with_close_matches():
 def test_does_not_apply_outside_the_head_or_without_names():
     adapter = ClassSubset()
     assert not adapter.applies(torch.randn(7, 4), _ctx("layer.weight", (2, 4), ["tabby", "tench"]))
-    assert adapter.applies(torch.randn(7, 4), _ctx("layer.weight", (2, 4), ["tabby", "tench"], roles=frozenset({"head"})))
+    assert adapter.applies(
+        torch.randn(7, 4), _ctx("layer.weight", (2, 4), ["tabby", "tench"], roles=frozenset({"head"}))
+    )
     no_names = AdaptContext("fc.weight", "fc.weight", (2, 4), source=SOURCE)
     assert not adapter.applies(torch.randn(7, 4), no_names)
     assert not adapter.applies(torch.randn(7, 4), _ctx("fc.weight", (3, 4), ["tabby", "tench"]))  # count differs

@@ -14,7 +14,9 @@ from weightport.layout.adapt.posembed import PosEmbedResample
 
 
 def _vit(img_size, **kw) -> VisionTransformer:
-    return VisionTransformer(img_size=img_size, patch_size=8, embed_dim=32, depth=1, num_heads=2, num_classes=5, **kw).eval()
+    return VisionTransformer(
+        img_size=img_size, patch_size=8, embed_dim=32, depth=1, num_heads=2, num_classes=5, **kw
+    ).eval()
 
 
 def _load(source: torch.nn.Module, target: torch.nn.Module, **options) -> list[str]:
@@ -65,7 +67,9 @@ def test_prefix_tokens_and_non_square_grid_come_from_the_target_module():
         _load(source, target)  # 2x3 grid: not square, and the checkpoint cannot say
     assert _load(source, target, source_grid=(2, 3)) == ["pos_embed 2x3->4x6 (bicubic, 5 prefix token(s) kept)"]
     torch.testing.assert_close(target.pos_embed[:, :5], source.pos_embed[:, :5])
-    expected = resample_abs_pos_embed(source.pos_embed, new_size=[4, 6], old_size=[2, 3], num_prefix_tokens=5, antialias=False)
+    expected = resample_abs_pos_embed(
+        source.pos_embed, new_size=[4, 6], old_size=[2, 3], num_prefix_tokens=5, antialias=False
+    )
     torch.testing.assert_close(target.pos_embed, expected)
 
 
@@ -86,9 +90,13 @@ def test_patch_kernel_resized_keeps_outputs_on_enlarged_patches():
     assert adapter.describe(kernel, ctx) == "patch kernel 4x4->8x8 (pseudo-inverse of bilinear resize)"
     big = adapter.adapt(kernel, ctx)
     patches = torch.randn(5, 3, 4, 4)
-    enlarged = torch.nn.functional.interpolate(patches, size=(8, 8), mode="bilinear", antialias=False, align_corners=False)
+    enlarged = torch.nn.functional.interpolate(
+        patches, size=(8, 8), mode="bilinear", antialias=False, align_corners=False
+    )
     torch.testing.assert_close(
-        torch.nn.functional.conv2d(enlarged, big, stride=8), torch.nn.functional.conv2d(patches, kernel, stride=4),
-        rtol=1e-4, atol=1e-4,
+        torch.nn.functional.conv2d(enlarged, big, stride=8),
+        torch.nn.functional.conv2d(patches, kernel, stride=4),
+        rtol=1e-4,
+        atol=1e-4,
     )
     assert not adapter.applies(kernel, AdaptContext("blocks.0.conv.weight", "blocks.0.conv.weight", (6, 3, 8, 8)))

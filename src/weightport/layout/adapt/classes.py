@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     import torch
 
 
-def class_indices(known: tuple[str, ...] | list[str], wanted: list[str] | tuple[str, ...], *, source: str = "the checkpoint") -> list[int]:
+def class_indices(
+    known: tuple[str, ...] | list[str], wanted: list[str] | tuple[str, ...], *, source: str = "the checkpoint"
+) -> list[int]:
     """Indices of ``wanted`` class names in ``known``.
 
     Raises:
@@ -73,6 +75,4 @@ class ClassSubset:
         if "head" in ctx.roles:
             return True
         prefixes = ctx.source.head if ctx.source is not None else None
-        return bool(prefixes) and any(
-            ctx.source_key == p or ctx.source_key.startswith(p + ".") for p in prefixes or ()
-        )
+        return bool(prefixes) and any(ctx.source_key == p or ctx.source_key.startswith(p + ".") for p in prefixes or ())
