@@ -36,7 +36,7 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     """Plan loading ``opened`` into ``module`` under ``options`` without touching the module."""
     target = {k: v for k, v in module.state_dict(keep_vars=True).items()}
     keys, ops = _renamed_keys(opened, options)
-    matches = _match(list(keys), list(target), options, opened)
+    matches = _match(list(keys), target, options, opened)
     plan = LoadPlan(source=opened.info(), into=options.into or _common_into(matches), strict=options.strict,
                     min_coverage=options.min_coverage)
     plan.notes.extend(opened.extracted.notes)
@@ -104,16 +104,16 @@ def _renamed_keys(opened: OpenedSource, options: LoadOptions) -> tuple[dict[str,
     return keys, ops
 
 
-def _match(source: list[str], target: list[str], options: LoadOptions, opened: OpenedSource) -> list[Match]:
+def _match(source: list[str], target: dict[str, Any], options: LoadOptions, opened: OpenedSource) -> list[Match]:
     if options.match == "structural":
         return _structural(source, target, [], opened, options)
-    matches = match_keys(source, target, into=options.into)
+    matches = match_keys(source, list(target), into=options.into)
     if options.match == "auto":
         matches += _structural(source, target, matches, opened, options)
     return matches
 
 
-def _structural(source: list[str], target: list[str], found: list[Match], opened: OpenedSource,
+def _structural(source: list[str], target: dict[str, Any], found: list[Match], opened: OpenedSource,
                 options: LoadOptions) -> list[Match]:
     """Hook for structural alignment of the leftovers (see :mod:`weightport.layout.structural`)."""
     try:
