@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from weightport.errors import AmbiguousMappingError, ArchitectureMismatchError
 from weightport.layout.spec import TensorSpec
@@ -243,3 +245,32 @@ def test_thousands_of_tensors_align_correctly_in_near_linear_work():
         assert all(p.source_key.split(".", 1)[1] == p.target_key.split(".", 1)[1] for p in result.pairs)
     # Four times the tensors: linear work reads shapes ~4x as often, quadratic work 16x.
     assert reads[1] < 5 * reads[0]
+
+
+# --- property: any network written by "another library" is recovered exactly ---------------------
+
+_block = st.tuples(st.sampled_from([4, 8, 16]), st.sampled_from([1, 3]), st.booleans())
+
+
+@settings(max_examples=60, deadline=None)
+@given(blocks=st.lists(_block, min_size=1, max_size=30), drop_counter=st.booleans())
+def test_any_renamed_and_locally_reordered_network_is_recovered_exactly(blocks, drop_counter):
+    """Source: conv then norm per block. Target: other names, some blocks register the norm first,
+    and perhaps no ``num_batches_tracked``. Alignment must give exactly the true correspondence."""
+    source, target, truth = [], [], {}
+    width = 3
+    for i, (out, k, norm_first) in enumerate(blocks):
+        s_conv, s_bn = conv(f"features.{i}.0", out, width, k), bn(f"features.{i}.1", out)
+        t_conv = conv(f"stages.{i}.conv", out, width, k)
+        t_bn = bn(
+            f"stages.{i}.norm", out, tracked=not drop_counter, names=("gamma", "beta", "moving_mean", "moving_var")
+        )
+        source += s_conv + s_bn
+        target += (t_bn + t_conv) if norm_first else (t_conv + t_bn)
+        truth[s_conv[0].key] = t_conv[0].key
+        for s, t in zip(s_bn, t_bn):
+            truth[s.key] = t.key
+        width = out
+    result = align(source, target)
+    assert result.same_architecture
+    assert alignment_to_rules(result) == truth
