@@ -15,13 +15,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from weightport.layout.match import Match
-from weightport.layout.rename import apply_rules, load_rules
 from weightport.layout.spec import TensorSpec
 from weightport.layout.structural import align
 
 if TYPE_CHECKING:
     from weightport.loading.options import LoadOptions
-    from weightport.loading.source_io import OpenedSource
 
 logger = logging.getLogger("weightport")
 
@@ -30,7 +28,7 @@ def align_leftovers(
     source: Sequence[str],
     target: Mapping[str, Any] | Sequence[str],
     found: Sequence[Match],
-    opened: OpenedSource,
+    tensors: Mapping[str, Any],
     options: LoadOptions,
 ) -> list[Match]:
     """Structural matches for the keys ``found`` leaves unpaired.
@@ -40,12 +38,13 @@ def align_leftovers(
         target: The target state dict (key → tensor, in registration order). A bare list of keys
             carries no shapes, so nothing can be aligned and nothing is returned.
         found: Matches the earlier stages made.
-        opened: The opened source (its tensors are looked up by canonical key).
-        options: The load options (``match`` and ``rename`` are used).
+        tensors: The checkpoint's tensors under the keys of ``source``.
+        options: The load options (``match`` is used).
 
     Raises:
         AmbiguousMappingError: Two pairings are equally plausible.
-        ArchitectureMismatchError: ``match="structural"`` and the structures differ.
+        ArchitectureMismatchError: The structures differ and either ``match="structural"`` or no
+            tensor matched by name either (the checkpoint is for another architecture).
     """
     if not isinstance(target, Mapping):
         logger.debug("structural alignment skipped: the planner passed target keys without shapes")
@@ -56,13 +55,12 @@ def align_leftovers(
     left_target = [k for k in target if k not in taken_target]
     if not left_source or not left_target:
         return []
-    canonical = _canonical_keys(left_source, opened, options)
     alignment = align(
-        [TensorSpec.of(k, opened.tensors[canonical[k]]) for k in left_source],
+        [TensorSpec.of(k, tensors[k]) for k in left_source],
         [TensorSpec.of(k, target[k]) for k in left_target],
     )
     if not alignment.same_architecture:
-        if options.match == "structural":
+        if options.match == "structural" or not found:
             alignment.raise_for_divergence()
         logger.info(
             "structural alignment of %d checkpoint and %d model tensors left unpaired: %s",
@@ -75,11 +73,3 @@ def align_leftovers(
         Match(p.source_key, p.target_key, "structural", confidence=p.confidence, reason=p.reason)
         for p in alignment.pairs
     ]
-
-
-def _canonical_keys(keys: list[str], opened: OpenedSource, options: LoadOptions) -> dict[str, str]:
-    """``{renamed key: canonical key}``: undo the user's rename rules to find each tensor."""
-    if all(k in opened.tensors for k in keys):
-        return {k: k for k in keys}
-    renamed, _ = apply_rules(list(opened.tensors), load_rules(options.rename))
-    return {k: renamed.get(k, k) for k in keys}
