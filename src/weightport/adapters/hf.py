@@ -102,6 +102,7 @@ class _Hub:
     def __init__(self, repo_id: str, revision: str | None, options: FetchOptions, uri: str) -> None:
         try:
             import huggingface_hub
+            import huggingface_hub.errors
         except ImportError as exc:
             raise MissingDependencyError("hf: sources need huggingface_hub", hint="pip install huggingface_hub") from exc
         self.hub = huggingface_hub

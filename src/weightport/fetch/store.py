@@ -43,12 +43,13 @@ def fetch_url(
     entry = locked_entry(source, options)
     sha256 = source.sha256 or (entry.sha256 if entry else None)
     size = source.size if source.size is not None else (entry.size if entry else None)
+    problem = None
     if not options.force:
         digest, problem = check_cached(dest, sha256=sha256, size=size, hash_prefix=hash_prefix)
         if digest is not None:
             logger.debug("cache hit for %s: %s", source.uri, dest)
             return check_fetched(source, Fetched(dest, sha256=digest, size=dest.stat().st_size, cached=True), options)
-    require_online(options, source.uri, dest)
+    require_online(options, source.uri, dest, problem)
     with entry_lock(dest, options.lock_timeout):
         if not options.force:
             digest, problem = check_cached(dest, sha256=sha256, size=size, hash_prefix=hash_prefix)

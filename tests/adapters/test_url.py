@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import pytest
+
+from weightport.errors import InvalidSourceError
+from weightport.registry import resolve
+
+
+def test_url_with_pin():
+    s = resolve("https://h.example/a/m.pth#sha256=" + "AB" * 32)
+    assert (s.scheme, s.location, s.filename, s.sha256) == ("https", "https://h.example/a/m.pth", "m.pth", "ab" * 32)
+
+
+def test_http_url_without_pin():
+    s = resolve("http://h.example/m.safetensors")
+    assert (s.scheme, s.sha256) == ("http", None)
+
+
+@pytest.mark.parametrize("bad", ["https://h/m.pth#sha256=123", "https://h/m.pth#md5=" + "a" * 32])
+def test_bad_fragment(bad):
+    with pytest.raises(InvalidSourceError, match="sha256"):
+        resolve(bad)
