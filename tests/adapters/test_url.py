@@ -20,3 +20,20 @@ def test_http_url_without_pin():
 def test_bad_fragment(bad):
     with pytest.raises(InvalidSourceError, match="sha256"):
         resolve(bad)
+
+
+def test_resolving_and_fetching_urls_imports_no_ml_library(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, weightport; from weightport.registry import resolve, get_adapter;"
+        "s = resolve('https://h.example/m.pth'); get_adapter(s.scheme); resolve('hf:a/b'); resolve('pkg:x/y.pth');"
+        "heavy = [m for m in ('torch', 'torchvision', 'timm', 'huggingface_hub') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    src = Path(__file__).resolve().parents[2] / "src"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(src)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

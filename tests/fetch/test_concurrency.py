@@ -25,6 +25,12 @@ BODY = os.urandom(400_000)
 SHA = hashlib.sha256(BODY).hexdigest()
 
 
+HOLD_LOCK = (
+    "import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire();"
+    " print('held', flush=True); time.sleep(30)"
+)
+
+
 def spawn(uri: str, cache: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.Popen(
@@ -84,8 +90,7 @@ def test_lock_wait_is_bounded(file_server, tmp_path):
     entry = url_entry(url, options.cache_dir)
     entry.parent.mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys,time; from filelock import FileLock; l=FileLock(sys.argv[1]); l.acquire();"
-         " print('held', flush=True); time.sleep(30)", str(entry) + ".lock"],
+        [sys.executable, "-c", HOLD_LOCK, str(entry) + ".lock"],
         stdout=subprocess.PIPE, text=True,
     )
     try:

@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from weightport.adapters.base import FetchOptions
-from weightport.errors import CacheNotWritableError, IntegrityError, OfflineCacheMissError
+from weightport.errors import (
+    CacheNotWritableError,
+    IntegrityError,
+    OfflineCacheMissError,
+)
 from weightport.fetch.cache import url_entry
 from weightport.registry import get_adapter, resolve
 

@@ -8,8 +8,15 @@ import pytest
 
 from weightport.adapters.base import Adapter, Fetched, FetchOptions
 from weightport.errors import DuplicateRegistrationError
-from weightport.registry import Source, get_adapter, register_adapter, register_source, resolve
-from weightport.registry import plugins, schemes
+from weightport.registry import (
+    Source,
+    get_adapter,
+    plugins,
+    register_adapter,
+    register_source,
+    resolve,
+    schemes,
+)
 from weightport.registry.aliases import get_alias, unregister_source
 
 

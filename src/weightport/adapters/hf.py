@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from weightport.adapters.base import Adapter, Fetched, FetchOptions
-from weightport.adapters.hf_names import check_filename, check_repo_id, check_revision, parse_hub_path
+from weightport.adapters.hf_names import (
+    check_filename,
+    check_repo_id,
+    check_revision,
+    parse_hub_path,
+)
 from weightport.errors import (
     DownloadError,
     InvalidSourceError,

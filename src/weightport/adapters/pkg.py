@@ -12,7 +12,12 @@ import importlib.util
 from pathlib import Path, PurePosixPath
 
 from weightport.adapters.base import Adapter, Fetched, FetchOptions
-from weightport.errors import InvalidSourceError, MissingDependencyError, PathTraversalError, SourceNotFoundError
+from weightport.errors import (
+    InvalidSourceError,
+    MissingDependencyError,
+    PathTraversalError,
+    SourceNotFoundError,
+)
 from weightport.fetch.pinning import check_fetched
 from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Source

@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from weightport.adapters.base import Adapter, Fetched, FetchOptions
-from weightport.errors import MissingDependencyError, SourceNotFoundError, UnknownSourceError
+from weightport.errors import (
+    MissingDependencyError,
+    SourceNotFoundError,
+    UnknownSourceError,
+)
 from weightport.fetch.cache import torch_hub_checkpoints, url_filename
 from weightport.fetch.pinning import check_fetched
 from weightport.fetch.store import fetch_url

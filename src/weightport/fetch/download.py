@@ -33,6 +33,7 @@ from weightport.errors import (
     IncompleteDownloadError,
     IntegrityError,
     InvalidSourceError,
+    WeightportError,
 )
 from weightport.fetch.cache import TEMP_SUFFIX, write_sidecar
 from weightport.fetch.progress import progress_bar
@@ -56,7 +57,7 @@ class DownloadResult:
 class _Transient(Exception):
     """Wraps an error worth retrying."""
 
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, error: WeightportError) -> None:
         super().__init__(str(error))
         self.error = error
 
@@ -112,7 +113,7 @@ def download(
                 raise exc.error from exc.error.__cause__
             delay = backoff * (2**attempt)
             attempt += 1
-            logger.warning("download of %s failed (%s); retry %d/%d in %.1fs", url, exc.error.message, attempt, retries, delay)
+            logger.warning("download of %s failed (%s); retry %d/%d in %.1fs", url, exc.error, attempt, retries, delay)
             time.sleep(delay)
 
 
@@ -178,7 +179,7 @@ def _open_temp(dest: Path) -> tuple[Path, int]:
 class _NoDowngrade(urllib.request.HTTPRedirectHandler):
     """Follow redirects, but never from https to plain http."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201 - urllib API
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         if urlsplit(req.full_url).scheme == "https" and urlsplit(newurl).scheme != "https":
             raise DownloadError(
                 f"refusing redirect from {req.full_url} to non-https {newurl}",
@@ -202,7 +203,7 @@ def _open(url: str, timeout: float) -> http.client.HTTPResponse:
         if exc.code in _TRANSIENT_HTTP:
             raise _Transient(error) from exc
         raise error from exc
-    except (TimeoutError, socket.timeout) as exc:
+    except TimeoutError as exc:
         raise _Transient(_timeout_error(url, timeout, exc)) from exc
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, (TimeoutError, socket.timeout)):
@@ -237,7 +238,7 @@ def _content_length(response: http.client.HTTPResponse) -> int | None:
         return None
 
 
-def _stream(response, out, url: str, dest: Path, announced: int | None, progress: bool | None, shown: str):  # noqa: ANN001, ANN202
+def _stream(response, out, url: str, dest: Path, announced: int | None, progress: bool | None, shown: str):
     hasher = hashlib.sha256()
     count = 0
     bar = progress_bar(announced, dest.name, progress)
@@ -245,7 +246,7 @@ def _stream(response, out, url: str, dest: Path, announced: int | None, progress
         while True:
             try:
                 chunk = response.read(CHUNK)
-            except (TimeoutError, socket.timeout) as exc:
+            except TimeoutError as exc:
                 raise _Transient(_stall(url, count, exc)) from exc
             except (http.client.IncompleteRead, ConnectionError, http.client.HTTPException) as exc:
                 error = IncompleteDownloadError(

@@ -119,8 +119,10 @@ def active_lockfile(options: FetchOptions) -> LockFile | None:
     """The lock file in force: ``options.lockfile``, else ``$WEIGHTPORT_LOCKFILE``, else none."""
     if options.lockfile is False:
         return None
-    path = options.lockfile if options.lockfile not in (None, True) else os.environ.get(LOCKFILE_ENV) or None
-    return LockFile.load(path) if path is not None else None
+    if isinstance(options.lockfile, (str, os.PathLike)):
+        return LockFile.load(options.lockfile)
+    env = os.environ.get(LOCKFILE_ENV)
+    return LockFile.load(env) if env else None
 
 
 def locked_entry(source: Source, options: FetchOptions) -> LockedSource | None:

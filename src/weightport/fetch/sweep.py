@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from weightport.fetch.cache import TEMP_SUFFIX
@@ -36,7 +37,7 @@ def _mtime(path: Path) -> float:
         return float("inf")
 
 
-def _remove(paths) -> int:  # noqa: ANN001 - any iterable of paths
+def _remove(paths: Iterable[Path]) -> int:
     removed = 0
     for path in paths:
         try:

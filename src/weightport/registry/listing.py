@@ -65,6 +65,8 @@ def _torchvision(pattern: str | None) -> Iterator[SourceInfo]:
         if not _matches(pattern, "torchvision", name):
             continue
         enum = weights_enum(name)
+        if enum is None:
+            continue
         default = enum.DEFAULT
         categories = default.meta.get("categories")
         yield SourceInfo(name, "torchvision", f"torchvision:{name}.{default.name}", default.name,
@@ -73,7 +75,7 @@ def _torchvision(pattern: str | None) -> Iterator[SourceInfo]:
 
 def _timm(pattern: str | None) -> Iterator[SourceInfo]:
     try:
-        import timm.models as models
+        from timm import models
     except ImportError:
         return
     by_arch: dict[str, list[str]] = {}
