@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.servers import FileServer, HubServer
+from tests.helpers.servers import FileServer, HubServer
 
 
 @pytest.fixture
