@@ -132,3 +132,35 @@ def test_lock_records_commit_and_digest(hub, tmp_path):
     import hashlib
 
     assert entry.sha256 == hashlib.sha256(SAFE).hexdigest()
+
+
+def test_unreachable_hub_is_a_download_error(monkeypatch):
+    # huggingface_hub retries a refused connection for ~25 s before giving up with this error;
+    # raise it at once and check that it becomes ours.
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from weightport.errors import DownloadError
+
+    def unreachable(*args, **kwargs):
+        raise LocalEntryNotFoundError("connection refused and not in the local cache")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", unreachable)
+    with pytest.raises(DownloadError, match="cannot reach the hub for org/repo") as info:
+        fetch("hf:org/repo")
+    assert "HF_ENDPOINT" in str(info.value)
+    assert isinstance(info.value.__cause__, LocalEntryNotFoundError)
+
+
+def test_locked_commit_is_fetched_even_after_main_moves(hub, tmp_path):
+    import shutil
+
+    hub.add_repo("org/repo", {"model.safetensors": SAFE}, commit="a" * 40)
+    lock_sources(["hf:org/repo"], tmp_path / "weightport.lock")
+    hub.add_repo("org/repo", {"model.safetensors": BIN}, commit="b" * 40)  # main moved on
+    locked = fetch("hf:org/repo", lockfile=tmp_path / "weightport.lock")
+    assert locked.path.read_bytes() == SAFE and locked.meta["revision"] == "a" * 40
+    assert fetch("hf:org/repo").path.read_bytes() == BIN  # without the lock: main
+    shutil.rmtree(tmp_path / "hf")  # a fresh machine, and the hub no longer has the locked commit
+    with pytest.raises(SourceNotFoundError, match="a" * 40):
+        fetch("hf:org/repo", lockfile=tmp_path / "weightport.lock")

@@ -105,3 +105,30 @@ def test_unreachable_server(tmp_path):
 def test_only_http_urls(tmp_path):
     with pytest.raises(InvalidSourceError):
         download("file:///etc/passwd", tmp_path / "passwd")
+
+
+def test_https_to_http_redirect_is_refused():
+    import urllib.request
+
+    from weightport.fetch.download import _NoDowngrade
+
+    request = urllib.request.Request("https://weights.example/m.pth")
+    with pytest.raises(DownloadError, match="non-https"):
+        _NoDowngrade().redirect_request(request, None, 302, "Found", {}, "http://evil.example/m.pth")
+    same = _NoDowngrade().redirect_request(request, None, 302, "Found", {}, "https://cdn.example/m.pth")
+    assert same.full_url == "https://cdn.example/m.pth"
+
+
+def test_redirects_are_followed(file_server, tmp_path):
+    file_server.add("/real.pth", BODY)
+    url = file_server.add("/moved.pth", b"", mode="status", status=302, headers={"Location": "/real.pth"})
+    download(url, tmp_path / "m.pth", progress=False)
+    assert (tmp_path / "m.pth").read_bytes() == BODY
+
+
+def test_progress_bar_shown_only_when_asked(file_server, tmp_path, capsys):
+    url = file_server.add("/w/model.pth", BODY)
+    download(url, tmp_path / "quiet.pth", progress=False)
+    assert capsys.readouterr().err == ""
+    download(url, tmp_path / "shown.pth", progress=True)
+    assert "shown.pth" in capsys.readouterr().err

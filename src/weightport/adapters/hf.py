@@ -26,6 +26,7 @@ from weightport.adapters.hf_names import (
     parse_hub_path,
 )
 from weightport.errors import (
+    CacheNotWritableError,
     DownloadError,
     InvalidSourceError,
     MissingDependencyError,
@@ -113,6 +114,8 @@ class _Hub:
         self.hub = huggingface_hub
         self.repo_id, self.revision, self.uri = repo_id, revision, uri
         self.offline = options.is_offline()
+        self.force = options.force
+        self.progress = options.progress
         self.timeout = options.timeout
         self.cache_dir = hf_hub_cache()
         self.endpoint = os.environ.get("HF_ENDPOINT") or None
@@ -135,7 +138,9 @@ class _Hub:
             cache_dir=self.cache_dir,
             endpoint=self.endpoint,
             local_files_only=self.offline,
+            force_download=self.force and not self.offline,
             etag_timeout=self.timeout,
+            tqdm_class=_silent_tqdm() if self.progress is False else None,
         )
         return Path(path)
 
@@ -202,11 +207,28 @@ class _Hub:
                 f"cannot reach the hub for {where} and it is not cached",
                 hint="check the network or HF_ENDPOINT; set WEIGHTPORT_OFFLINE=1 to use only cached files",
             )
+        if isinstance(exc, PermissionError):
+            return CacheNotWritableError(
+                f"cannot write to the hub cache {self.cache_dir} for {where}",
+                hint="make it writable, or point HF_HOME / HF_HUB_CACHE at a writable directory",
+            )
         if isinstance(exc, errors.HFValidationError):
             return InvalidSourceError(f"hub refused {where}: {exc}")
         if isinstance(exc, WeightportError):
             return exc
         return DownloadError(f"downloading {where} from the hub failed: {exc}", hint="try again; check HF_ENDPOINT")
+
+
+def _silent_tqdm() -> type:
+    """A tqdm class that never draws (huggingface_hub's own switch is process-wide)."""
+    from tqdm.auto import tqdm
+
+    class SilentTqdm(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return SilentTqdm
 
 
 def _commit_of(path: Path) -> str | None:

@@ -19,6 +19,7 @@ from weightport.errors import (
     UnknownSourceError,
 )
 from weightport.fetch.cache import torch_hub_checkpoints, url_filename
+from weightport.fetch.lockfile import locked_entry
 from weightport.fetch.pinning import check_fetched
 from weightport.fetch.store import fetch_url
 from weightport.registry.resolve import register_name_resolver
@@ -121,9 +122,12 @@ class TimmAdapter(Adapter):
     def _from_hub(self, source: Source, hub_id: str, options: FetchOptions) -> Fetched:
         from weightport.adapters.hf import HubAdapter
 
-        # The lock entry belongs to the timm source; check it once, on the timm source, by our caller.
-        hub_options = dataclasses.replace(options, lockfile=False)
-        return HubAdapter().fetch(self._hub_source(source, hub_id), hub_options)
+        hub_source = self._hub_source(source, hub_id)
+        entry = locked_entry(source, options)
+        if entry is not None and entry.revision:  # fetch the commit the lock file recorded
+            hub_source = hub_source.replace(revision=entry.revision)
+        # The lock entry belongs to the timm source; our caller checks it on the timm source.
+        return HubAdapter().fetch(hub_source, dataclasses.replace(options, lockfile=False))
 
 
 def _unknown(name: str) -> UnknownSourceError:
