@@ -85,7 +85,8 @@ def test_named_file_at_a_revision(hub):
 
 
 def test_sharded_index_brings_every_shard(hub):
-    index = {"metadata": {}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+    shards = {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}
+    index = {"metadata": {}, "weight_map": shards}
     hub.add_repo("org/big", {
         "model.safetensors.index.json": json.dumps(index).encode(),
         "model-00001-of-00002.safetensors": b"1" * 100,

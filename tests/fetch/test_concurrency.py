@@ -34,7 +34,8 @@ HOLD_LOCK = (
 def spawn(uri: str, cache: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.Popen(
-        [sys.executable, str(WORKER), uri, str(cache), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+        [sys.executable, str(WORKER), uri, str(cache), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
     )
 
 

@@ -110,7 +110,9 @@ class _Hub:
             import huggingface_hub
             import huggingface_hub.errors
         except ImportError as exc:
-            raise MissingDependencyError("hf: sources need huggingface_hub", hint="pip install huggingface_hub") from exc
+            raise MissingDependencyError(
+                "hf: sources need huggingface_hub", hint="pip install huggingface_hub"
+            ) from exc
         self.hub = huggingface_hub
         self.repo_id, self.revision, self.uri = repo_id, revision, uri
         self.offline = options.is_offline()

@@ -26,7 +26,8 @@ def check_repo_id(repo_id: str) -> str:
         raise PathTraversalError(f"hub repository id {repo_id!r} contains '..'")
     if not _REPO.match(repo_id):
         raise InvalidSourceError(
-            f"bad hub repository id {repo_id!r}", hint="write hf:ORG/REPO[@REVISION][/FILE], e.g. hf:timm/resnet18.a1_in1k"
+            f"bad hub repository id {repo_id!r}",
+            hint="write hf:ORG/REPO[@REVISION][/FILE], e.g. hf:timm/resnet18.a1_in1k",
         )
     return repo_id
 

@@ -30,7 +30,9 @@ def check_relative(path: str, what: str) -> str:
         PathTraversalError: Absolute, drive-lettered, backslashed, or with ``..`` segments.
     """
     if not path or path.startswith(("/", "\\")) or "\\" in path or ":" in path or "\x00" in path:
-        raise PathTraversalError(f"{what} {path!r} must be a relative path inside its root (no '/', '\\', ':' at the start)")
+        raise PathTraversalError(
+            f"{what} {path!r} must be a relative path inside its root (no leading '/', no '\\' or ':')"
+        )
     parts = PurePosixPath(path).parts
     if any(p == ".." for p in parts):
         raise PathTraversalError(f"{what} {path!r} contains '..' and could reach outside its root")

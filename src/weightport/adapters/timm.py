@@ -150,7 +150,9 @@ def resolve_name(name: str) -> Source | None:
         return None
     source = to_source(cfg)
     which = "its default tag" if "." not in name else "as named"
-    return source.replace(resolved_by=f"bare name {name!r}: not an alias, not in torchvision; timm has {source.location} ({which})")
+    return source.replace(
+        resolved_by=f"bare name {name!r}: not an alias, not in torchvision; timm has {source.location} ({which})"
+    )
 
 
 def candidates() -> list[str]:

@@ -32,7 +32,8 @@ class UrlAdapter(Adapter):
             key, _, value = fragment.partition("=")
             if key != "sha256" or not _HEX64.match(value):
                 raise InvalidSourceError(
-                    f"bad URL fragment {fragment!r} in {uri!r}", hint="the only fragment understood is #sha256=<64 hex digits>"
+                    f"bad URL fragment {fragment!r} in {uri!r}",
+                    hint="the only fragment understood is #sha256=<64 hex digits>",
                 )
             sha256 = value.lower()
         if not rest.startswith("//") or len(rest) <= 2:

@@ -48,13 +48,13 @@ def fetch_url(
         digest, problem = check_cached(dest, sha256=sha256, size=size, hash_prefix=hash_prefix)
         if digest is not None:
             logger.debug("cache hit for %s: %s", source.uri, dest)
-            return check_fetched(source, Fetched(dest, sha256=digest, size=dest.stat().st_size, cached=True), options)
+            return check_fetched(source, _hit(dest, digest), options)
     require_online(options, source.uri, dest, problem)
     with entry_lock(dest, options.lock_timeout):
         if not options.force:
             digest, problem = check_cached(dest, sha256=sha256, size=size, hash_prefix=hash_prefix)
             if digest is not None:  # another process downloaded it while we waited
-                return check_fetched(source, Fetched(dest, sha256=digest, size=dest.stat().st_size, cached=True), options)
+                return check_fetched(source, _hit(dest, digest), options)
             if problem is not None:
                 quarantine(dest, problem)
         sweep_entry(dest)
@@ -71,3 +71,7 @@ def fetch_url(
         )
     fetched = Fetched(result.path, sha256=result.sha256, size=result.size, cached=False, meta={"url": url})
     return check_fetched(source, fetched, options)
+
+
+def _hit(dest: Path, digest: str) -> Fetched:
+    return Fetched(dest, sha256=digest, size=dest.stat().st_size, cached=True)

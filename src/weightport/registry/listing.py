@@ -52,8 +52,8 @@ def _aliases(pattern: str | None) -> Iterator[SourceInfo]:
     for alias in list_aliases():
         if _matches(pattern, "alias", alias.name):
             meta = alias.metadata
-            yield SourceInfo(alias.name, "alias", alias.target, license=meta.get("license"),
-                             num_classes=meta.get("num_classes") or (len(meta["classes"]) if meta.get("classes") else None))
+            classes = meta.get("num_classes") or (len(meta["classes"]) if meta.get("classes") else None)
+            yield SourceInfo(alias.name, "alias", alias.target, license=meta.get("license"), num_classes=classes)
 
 
 def _torchvision(pattern: str | None) -> Iterator[SourceInfo]:
