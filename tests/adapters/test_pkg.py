@@ -39,6 +39,7 @@ def test_builtin_alias_is_pinned_and_carries_metadata():
     assert source.uri == EFFNET and source.resolved_by.startswith("alias 'efficientnet_lite0'")
     assert source.preprocessing.mean == (0.485, 0.456, 0.406) and source.preprocessing.input_size == (3, 224, 224)
     assert (source.head, source.first_conv, source.layout) == (("_fc",), "_conv_stem", "efficientnet_lite_pytorch")
+    assert source.license == "apache-2.0" and source.meta["num_classes"] == 1000
     fetched = fetch(source)
     assert fetched.sha256 == hashlib.sha256(fetched.path.read_bytes()).hexdigest() == source.sha256
 
