@@ -72,9 +72,9 @@ def test_hash_prefix_checked(file_server, tmp_path):
 
 
 def test_stall_times_out(file_server, tmp_path):
-    url = file_server.add("/w/slow.pth", BODY, mode="stall", stall=3.0)
+    url = file_server.add("/w/slow.pth", BODY, mode="stall", stall=5.0)
     with pytest.raises(DownloadTimeoutError, match="stopped sending"):
-        download(url, tmp_path / "slow.pth", timeout=0.3, retries=0, progress=False)
+        download(url, tmp_path / "slow.pth", timeout=1.0, retries=0, progress=False)
     assert leftovers(tmp_path) == []
 
 
