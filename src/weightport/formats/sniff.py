@@ -83,8 +83,14 @@ def _index(path: Path, head: bytes) -> str | None:
     return "torch-index"
 
 
+def _claimed_safetensors(path: Path, head: bytes) -> str | None:
+    # Bytes no detector recognises, in a file named .safetensors: let the header parser say exactly
+    # what is wrong (a damaged header) rather than "unknown format".
+    return "safetensors" if path.suffix.lower() == ".safetensors" and len(head) >= 8 else None
+
+
 #: Detectors, in the order they are tried. Append to support another format.
-DETECTORS: list[Detector] = [_safetensors, _zip, _pickle, _index]
+DETECTORS: list[Detector] = [_safetensors, _zip, _pickle, _index, _claimed_safetensors]
 
 
 def sniff_format(path: Path | str) -> str:

@@ -172,13 +172,15 @@ def _vet(path: Path, scan: PickleScan, options: ReadOptions) -> _Vetted:
     vetted = _Vetted([], [], [])
     refused: list[str] = []
     for name in scan.globals:
-        if name in torch_ok:
-            continue
-        if name in options.allow_globals:
-            vetted.extras.append((safety.resolve_user_global(name), name))
-            vetted.allowed.append(name)
-        elif entries := safety.allowlisted_entries(name):
+        # Allowlisted names first even when torch already knows them: numpy.dtype needs its
+        # companion dtype classes scoped in too.
+        if entries := safety.allowlisted_entries(name):
             vetted.extras += entries
+            vetted.allowed.append(name)
+        elif name in torch_ok:
+            continue
+        elif name in options.allow_globals:
+            vetted.extras.append((safety.resolve_user_global(name), name))
             vetted.allowed.append(name)
         elif safety.is_function_like(name) or not options.stub_unknown_classes:
             refused.append(name)
