@@ -85,13 +85,13 @@ def read_sharded(
         absent = sorted(expected - raw.obj.keys())
         if absent:
             raise CorruptCheckpointError(
-                f"{path.parent / shard}: the index assigns {_listing(absent)} to this shard, but it lacks them",
+                f"{path.parent / shard}: the index assigns {_listing(repr(k) for k in absent)} to this shard, but it lacks them",
                 hint=_HINT,
             )
         clash = sorted(merged.keys() & raw.obj.keys())
         if clash:
             raise CorruptCheckpointError(
-                f"{path}: key(s) {_listing(clash)} appear in more than one shard (also in {shard})", hint=_HINT
+                f"{path}: key(s) {_listing(repr(k) for k in clash)} appear in more than one shard (also in {shard})", hint=_HINT
             )
         merged.update(raw.obj)
         if raw.metadata:

@@ -69,18 +69,21 @@ def _pickle(path: Path, head: bytes) -> str | None:
 
 
 def _index(path: Path, head: bytes) -> str | None:
-    if not path.name.endswith(_INDEX_SUFFIXES) or not head.lstrip()[:1] == b"{":
+    # The name decides which kind (HF convention: model.safetensors.index.json,
+    # pytorch_model.bin.index.json); any other *.index.json goes by its shards' suffix.
+    # Whether the JSON is valid is the index reader's job, so it can say what is wrong.
+    if not path.name.endswith(_INDEX_SUFFIXES):
         return None
+    if ".safetensors." in path.name:
+        return "safetensors-index"
+    if ".bin." in path.name or ".pt." in path.name or ".pth." in path.name:
+        return "torch-index"
     try:
-        weight_map = json.loads(path.read_text(encoding="utf-8")).get("weight_map")
-        files = set(weight_map.values()) if isinstance(weight_map, dict) else set()
-    except (ValueError, AttributeError, TypeError, OSError):
-        return "safetensors-index" if ".safetensors." in path.name else "torch-index"
-    if files and all(isinstance(f, str) and f.endswith(".safetensors") for f in files):
-        return "safetensors-index"
-    if ".safetensors." in path.name and not files:
-        return "safetensors-index"
-    return "torch-index"
+        weight_map = json.loads(path.read_text(encoding="utf-8")).get("weight_map", {})
+        shards = {str(f) for f in weight_map.values()}
+    except (ValueError, AttributeError, TypeError, OSError, RecursionError):
+        shards = set()
+    return "safetensors-index" if shards and all(f.endswith(".safetensors") for f in shards) else "torch-index"
 
 
 def _claimed_safetensors(path: Path, head: bytes) -> str | None:
