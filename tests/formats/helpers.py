@@ -77,7 +77,10 @@ class FakeTensor:
         self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
 
     def __reduce__(self) -> Any:
-        return (torch._utils._rebuild_tensor_v2, (self.storage, self.offset, self.size, self.stride, False, OrderedDict()))
+        return (
+            torch._utils._rebuild_tensor_v2,
+            (self.storage, self.offset, self.size, self.stride, False, OrderedDict()),
+        )
 
 
 def torch_zip(path: Path, obj: Any, records: dict[str, bytes]) -> Path:

@@ -28,8 +28,13 @@ class _Tiny(L.LightningModule):
 def test_checkpoint_written_by_the_trainer(tmp_path: Path) -> None:
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(4, 3)), batch_size=2)
     trainer = L.Trainer(
-        max_steps=1, default_root_dir=tmp_path, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+        max_steps=1,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
     )
     model = _Tiny(hidden=5)
     trainer.fit(model, data)

@@ -16,7 +16,10 @@ from weightport.formats import read_checkpoint, read_safetensors_header
 
 from .helpers import safetensors_bytes, write
 
-GOOD = {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "I64", "shape": [], "data_offsets": [8, 16]}}
+GOOD = {
+    "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+    "b": {"dtype": "I64", "shape": [], "data_offsets": [8, 16]},
+}
 
 
 def test_reads_header_of_a_real_file_without_torch(tmp_path: Path) -> None:
@@ -67,12 +70,18 @@ def test_trailing_bytes_are_a_size_mismatch(tmp_path: Path) -> None:  # row 22
 
 
 def test_overlapping_offsets(tmp_path: Path) -> None:  # row 23
-    header = {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}
+    header = {
+        "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+        "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+    }
     _bad(tmp_path, safetensors_bytes(header, bytes(12)), "'b'", "overlaps")
 
 
 def test_gap_between_tensors(tmp_path: Path) -> None:  # row 23
-    header = {"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}
+    header = {
+        "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+        "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]},
+    }
     _bad(tmp_path, safetensors_bytes(header, bytes(12)), "gap")
 
 
@@ -122,7 +131,10 @@ def test_file_shorter_than_length_prefix(tmp_path: Path) -> None:
 
 
 def test_header_with_padding_and_zero_sized_tensor_is_fine(tmp_path: Path) -> None:
-    header = {"e": {"dtype": "F32", "shape": [0, 3], "data_offsets": [0, 0]}, "a": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}
+    header = {
+        "e": {"dtype": "F32", "shape": [0, 3], "data_offsets": [0, 0]},
+        "a": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]},
+    }
     raw = json.dumps(header).encode() + b"    "
     path = write(tmp_path / "pad.safetensors", safetensors_bytes(None, bytes(4), raw_header=raw))
     _, tensors = read_safetensors_header(path)

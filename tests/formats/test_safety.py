@@ -17,7 +17,7 @@ from weightport.formats.safety import is_function_like
 
 from .helpers import lightning_ckpt, small_state_dict
 
-_MODULE = '''
+_MODULE = """
 import os, pathlib
 _MARK = pathlib.Path(os.environ["WP_TEST_MARKER"])
 if os.environ.get("WP_TEST_ARMED"):
@@ -30,7 +30,7 @@ class Config:
     def __setstate__(self, state):
         _MARK.touch()
         self.__dict__.update(state)
-'''
+"""
 
 
 @pytest.fixture
@@ -61,7 +61,9 @@ def test_namespace_and_numpy_hparams_load_by_default(tmp_path: Path) -> None:  #
     assert "argparse.Namespace" in raw.metadata["allowlisted_globals"]
 
 
-def test_unknown_class_becomes_placeholder_without_import(tmp_path: Path, marker: Path, config_class, monkeypatch) -> None:
+def test_unknown_class_becomes_placeholder_without_import(
+    tmp_path: Path, marker: Path, config_class, monkeypatch
+) -> None:
     path = tmp_path / "m.ckpt"
     torch.save(lightning_ckpt(small_state_dict(), {"cfg": config_class(3), "lr": 0.1}), path)
     _arm(monkeypatch)

@@ -19,11 +19,19 @@ def _index(path: Path, weight_map: dict[str, str]) -> Path:
 
 
 def test_safetensors_shards_merge_in_index_order(tmp_path: Path) -> None:
-    save_file({"b": torch.ones(2), "a": torch.zeros(2)}, tmp_path / "model-00001-of-00002.safetensors", metadata={"format": "pt"})
+    save_file(
+        {"b": torch.ones(2), "a": torch.zeros(2)},
+        tmp_path / "model-00001-of-00002.safetensors",
+        metadata={"format": "pt"},
+    )
     save_file({"c": torch.full((2,), 2.0)}, tmp_path / "model-00002-of-00002.safetensors")
     index = _index(
         tmp_path / "model.safetensors.index.json",
-        {"a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors", "c": "model-00002-of-00002.safetensors"},
+        {
+            "a": "model-00001-of-00002.safetensors",
+            "b": "model-00001-of-00002.safetensors",
+            "c": "model-00002-of-00002.safetensors",
+        },
     )
     raw = read_checkpoint(index)
     assert raw.format == "safetensors-sharded" and list(raw.obj) == ["a", "b", "c"]
@@ -35,7 +43,9 @@ def test_safetensors_shards_merge_in_index_order(tmp_path: Path) -> None:
 
 def test_torch_bin_shards(tmp_path: Path) -> None:
     torch.save({"a": torch.ones(1)}, tmp_path / "pytorch_model-00001-of-00002.bin")
-    torch.save({"b": torch.ones(1)}, tmp_path / "pytorch_model-00002-of-00002.bin", _use_new_zipfile_serialization=False)
+    torch.save(
+        {"b": torch.ones(1)}, tmp_path / "pytorch_model-00002-of-00002.bin", _use_new_zipfile_serialization=False
+    )
     index = _index(
         tmp_path / "pytorch_model.bin.index.json",
         {"a": "pytorch_model-00001-of-00002.bin", "b": "pytorch_model-00002-of-00002.bin"},

@@ -26,7 +26,6 @@ from .helpers import (
     FakeStorage,
     FakeTensor,
     exec_payload,
-    rewrite_zip,
     small_state_dict,
     spawn_payload,
     torch_zip,
@@ -66,7 +65,11 @@ def test_training_container_is_returned_whole(tmp_path: Path) -> None:
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
 @pytest.mark.parametrize(
     ("payload", "name"),
-    [(touch_payload, "posix.system"), (exec_payload, "builtins.exec"), (spawn_payload, "multiprocessing.util.spawnv_passfds")],
+    [
+        (touch_payload, "posix.system"),
+        (exec_payload, "builtins.exec"),
+        (spawn_payload, "multiprocessing.util.spawnv_passfds"),
+    ],
     ids=["os.system", "exec", "spawnv_passfds"],
 )
 def test_malicious_pickles_are_refused_without_running(

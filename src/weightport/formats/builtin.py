@@ -26,7 +26,7 @@ def _shard_reader(*allowed: str) -> Reader:
 
 def register_builtin_readers() -> None:
     """Register the built-in readers (idempotent)."""
-    readers = {
+    readers: dict[str, Reader] = {
         "safetensors": read_safetensors,
         "safetensors-index": partial(read_sharded, load_shard=_shard_reader("safetensors"), fmt="safetensors-sharded"),
         "torch-index": partial(read_sharded, load_shard=_shard_reader("torch", "torch-legacy"), fmt="torch-sharded"),

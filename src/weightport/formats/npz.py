@@ -34,8 +34,10 @@ def read_npz(path: Path, options: ReadOptions) -> RawCheckpoint:
         raise
     except TypeError as exc:
         raise UnsupportedFormatError(f"{path}: an array of a dtype torch cannot hold ({exc})") from exc
-    except Exception as exc:  # noqa: BLE001 - numpy/zipfile report damage in many types
-        raise CorruptCheckpointError(f"{path}: numpy could not read the archive ({type(exc).__name__}: {exc})", hint=_HINT) from exc
+    except Exception as exc:
+        raise CorruptCheckpointError(
+            f"{path}: numpy could not read the archive ({type(exc).__name__}: {exc})", hint=_HINT
+        ) from exc
     return RawCheckpoint(tensors, "npz", path, [path])
 
 
@@ -47,7 +49,9 @@ def _check_headers(path: Path, options: ReadOptions) -> None:
         for info in archive.infolist():
             with archive.open(info) as member:
                 version = np.lib.format.read_magic(member)
-                reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                reader = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
                 shape, _, dtype = reader(member)
             if dtype.hasobject:
                 raise UnsafeCheckpointError(

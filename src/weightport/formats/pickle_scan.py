@@ -15,7 +15,7 @@ import _compat_pickle
 import io
 import pickletools
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
 #: Opcodes torch's ``weights_only`` unpickler implements; a pickle using others cannot be read safely.
 TORCH_OPCODES: frozenset[str] = frozenset(
@@ -24,15 +24,14 @@ TORCH_OPCODES: frozenset[str] = frozenset(
     "BINUNICODE SHORT_BINSTRING BINPERSID BINGET LONG_BINGET BINPUT LONG_BINPUT LONG1 PROTO STOP".split()
 )
 
-_STRING_OPS = frozenset(
-    "BINUNICODE SHORT_BINUNICODE BINUNICODE8 UNICODE SHORT_BINSTRING BINSTRING STRING".split()
-)
+_STRING_OPS = frozenset("BINUNICODE SHORT_BINUNICODE BINUNICODE8 UNICODE SHORT_BINSTRING BINSTRING STRING".split())
 _INT_OPS = frozenset("BININT BININT1 BININT2 LONG1 LONG4 INT LONG".split())
 _GET_OPS = frozenset("BINGET LONG_BINGET GET".split())
 _PUT_OPS = frozenset("BINPUT LONG_BINPUT PUT".split())
 _TUPLE_N = {"TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3}
 _KEEP = 8  # values kept per frame outside a MARK: enough for STACK_GLOBAL and TUPLEn
 UNRESOLVED_GLOBAL = "<unresolved STACK_GLOBAL>"
+_CODE2OP = {op.code: op for op in pickletools.opcodes}
 
 
 @dataclass(frozen=True)
@@ -137,9 +136,10 @@ class _Tracker:
         elif name == "BINPERSID":
             self.persistent_id(self.last()[0])
             self.frames[-1][-1:] = [None]
-        elif name in ("APPENDS", "SETITEMS", "DICT", "LIST", "FROZENSET", "ADDITEMS", "OBJ", "INST") and len(
-            self.frames
-        ) > 1:
+        elif (
+            name in ("APPENDS", "SETITEMS", "DICT", "LIST", "FROZENSET", "ADDITEMS", "OBJ", "INST")
+            and len(self.frames) > 1
+        ):
             self.frames.pop()
             self.push(None)
         elif name != "PROTO" and name != "FRAME" and name != "STOP":
@@ -164,7 +164,7 @@ def python3_name(module: str, name: str) -> str:
     return f"{module}.{name}"
 
 
-def scan_pickle(source: bytes | IO[bytes], *, max_bytes: int | None = None) -> PickleScan:
+def scan_pickle(source: bytes | IO[bytes] | io.RawIOBase, *, max_bytes: int | None = None) -> PickleScan:
     """Statically scan one pickle (up to and including its ``STOP``).
 
     Args:
@@ -180,7 +180,7 @@ def scan_pickle(source: bytes | IO[bytes], *, max_bytes: int | None = None) -> P
     tracker = _Tracker(scan)
     position = start
     try:
-        for opcode, arg, pos in pickletools.genops(stream):
+        for opcode, arg, pos in pickletools.genops(cast(IO[bytes], stream)):
             position = pos if pos is not None else position
             scan.opcodes.add(opcode.name)
             if opcode.name == "PROTO":
@@ -189,13 +189,13 @@ def scan_pickle(source: bytes | IO[bytes], *, max_bytes: int | None = None) -> P
             if max_bytes is not None and stream.tell() - start > max_bytes:
                 scan.problem, scan.detail = "too-large", f"pickle stream longer than {max_bytes} bytes"
                 break
-    except Exception as exc:  # noqa: BLE001 - any decoding failure is a finding, never a crash
+    except Exception as exc:
         _classify_failure(scan, stream, position, exc)
     scan.end = stream.tell()
     return scan
 
 
-def _classify_failure(scan: PickleScan, stream: IO[bytes], position: int, exc: Exception) -> None:
+def _classify_failure(scan: PickleScan, stream: IO[bytes] | io.RawIOBase, position: int, exc: Exception) -> None:
     """Name what broke the scan from the bytes themselves (never from the exception's text)."""
     try:
         stream.seek(position)
@@ -221,7 +221,7 @@ def _first_bad_opcode(data: bytes) -> tuple[int, int] | None:
         code = stream.read(1)
         if not code:
             return None
-        opcode = pickletools.code2op.get(code.decode("latin-1"))
+        opcode = _CODE2OP.get(code.decode("latin-1"))
         if opcode is None:
             return offset, code[0]
         if opcode.name == "STOP":
@@ -229,7 +229,7 @@ def _first_bad_opcode(data: bytes) -> tuple[int, int] | None:
         try:
             if opcode.arg is not None:
                 opcode.arg.reader(stream)
-        except Exception:  # noqa: BLE001 - an unreadable argument is not an unknown opcode
+        except Exception:
             return None
 
 
@@ -240,7 +240,7 @@ def _runs_out(data: bytes) -> bool:
         code = stream.read(1)
         if not code:
             return True
-        opcode = pickletools.code2op.get(code.decode("latin-1"))
+        opcode = _CODE2OP.get(code.decode("latin-1"))
         if opcode is None or opcode.name == "STOP":
             return False
         try:
@@ -249,5 +249,5 @@ def _runs_out(data: bytes) -> bool:
                 opcode.arg.reader(stream)
                 if stream.tell() == before and opcode.arg.n > 0:
                     return True
-        except Exception:  # noqa: BLE001
+        except Exception:
             return stream.tell() >= len(data)

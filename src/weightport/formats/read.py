@@ -51,12 +51,14 @@ def read_checkpoint(path: Path | str, options: ReadOptions | None = None) -> Raw
     except WeightportError:
         raise
     except FileNotFoundError as exc:
-        raise SourceNotFoundError(f"{path}: the checkpoint disappeared while being read", hint="check the path") from exc
+        raise SourceNotFoundError(
+            f"{path}: the checkpoint disappeared while being read", hint="check the path"
+        ) from exc
     except MemoryError as exc:
         raise ResourceLimitError(f"{path}: not enough memory to read the checkpoint") from exc
     except (OSError, PermissionError):
         raise  # the environment, not the file's content: keep the OS's own error
-    except Exception as exc:  # noqa: BLE001 - last line: nothing untyped escapes the reader
+    except Exception as exc:
         raise CorruptCheckpointError(
             f"{path}: could not be read ({type(exc).__name__}: {exc})",
             hint="the file is damaged or in an unexpected layout; fetch it again",

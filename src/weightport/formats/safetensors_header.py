@@ -156,8 +156,7 @@ def _entry(path: Path, key: str, value: Any) -> TensorEntry:
     if bits % 8 or bits // 8 != end - start:
         raise _corrupt(
             path,
-            f"tensor {key!r}: shape {shape} of {dtype} needs {bits / 8:g} bytes but data_offsets "
-            f"span {end - start}",
+            f"tensor {key!r}: shape {shape} of {dtype} needs {bits / 8:g} bytes but data_offsets span {end - start}",
         )
     return dtype, tuple(shape), (start, end)
 
@@ -167,7 +166,9 @@ def _check_coverage(path: Path, tensors: dict[str, TensorEntry], data_bytes: int
     position = 0
     for key, (_, _, (start, end)) in sorted(tensors.items(), key=lambda kv: kv[1][2]):
         if start < position:
-            raise _corrupt(path, f"tensor {key!r} at [{start}, {end}] overlaps the tensor before it (ends at {position})")
+            raise _corrupt(
+                path, f"tensor {key!r} at [{start}, {end}] overlaps the tensor before it (ends at {position})"
+            )
         if start > position:
             raise _corrupt(path, f"gap of {start - position} bytes before tensor {key!r} at offset {start}")
         position = end

@@ -82,17 +82,20 @@ class UnresolvedObject:
     """
 
     qualname: str = "?"
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    state: Any
 
     def __new__(cls, *args: Any, **kwargs: Any) -> UnresolvedObject:
         obj = object.__new__(cls)
-        obj.__dict__.update(args=args, kwargs=kwargs, state=None)
+        obj.args, obj.kwargs, obj.state = args, kwargs, None
         return obj
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Record nothing more: ``__new__`` kept the arguments."""
 
     def __setstate__(self, state: Any) -> None:
-        self.__dict__["state"] = state
+        self.state = state
 
     def __repr__(self) -> str:
         return f"<unresolved {self.qualname} args={self.args!r} state={self.state!r}>"
@@ -186,7 +189,7 @@ def scoped_safe_globals(extras: list[tuple[Any, str]]) -> Iterator[None]:
 
     with LOAD_LOCK:
         before = set(torch.serialization.get_safe_globals())
-        added = [entry for entry in extras if entry not in before]
+        added: list[Any] = [entry for entry in extras if entry not in before]
         with torch.serialization.safe_globals(added):
             yield
 

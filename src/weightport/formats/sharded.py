@@ -31,11 +31,13 @@ def read_index(path: Path, max_bytes: int) -> tuple[dict[str, Any], dict[str, st
     except (ValueError, RecursionError) as exc:
         raise CorruptCheckpointError(f"{path}: the shard index is not valid UTF-8 JSON ({exc})", hint=_HINT) from exc
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
-    if not isinstance(weight_map, dict) or not weight_map or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()
+    if (
+        not isinstance(weight_map, dict)
+        or not weight_map
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items())
     ):
         raise CorruptCheckpointError(
-            f"{path}: expected a JSON object with a non-empty \"weight_map\" of tensor name -> shard file",
+            f'{path}: expected a JSON object with a non-empty "weight_map" of tensor name -> shard file',
             hint=_HINT,
         )
     root = path.parent.resolve()
@@ -85,13 +87,15 @@ def read_sharded(
         absent = sorted(expected - raw.obj.keys())
         if absent:
             raise CorruptCheckpointError(
-                f"{path.parent / shard}: the index assigns {_listing(repr(k) for k in absent)} to this shard, but it lacks them",
+                f"{path.parent / shard}: the index assigns {_listing(repr(k) for k in absent)} to this shard, "
+                "but it lacks them",
                 hint=_HINT,
             )
         clash = sorted(merged.keys() & raw.obj.keys())
         if clash:
             raise CorruptCheckpointError(
-                f"{path}: key(s) {_listing(repr(k) for k in clash)} appear in more than one shard (also in {shard})", hint=_HINT
+                f"{path}: key(s) {_listing(repr(k) for k in clash)} appear in more than one shard (also in {shard})",
+                hint=_HINT,
             )
         merged.update(raw.obj)
         if raw.metadata:

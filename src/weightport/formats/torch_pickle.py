@@ -106,11 +106,11 @@ class _Bounded(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int | None = -1) -> bytes:
         left = max(self.size - self.fh.tell(), 0)
         return self.fh.read(left if n is None or n < 0 else min(n, left))
 
-    def readline(self, limit: int = -1) -> bytes:
+    def readline(self, limit: int | None = -1) -> bytes:
         left = max(self.size - self.fh.tell(), 0)
         return self.fh.readline(left if limit is None or limit < 0 else min(limit, left))
 
@@ -265,7 +265,7 @@ def _torch_load(path: Path, vetted: _Vetted, *, mmap: bool) -> Any:
         raise ResourceLimitError(f"{path}: not enough memory to read the checkpoint", hint=_CONVERT) from exc
     except WeightportError:
         raise
-    except Exception as exc:  # noqa: BLE001 - torch reports damage as RuntimeError, EOFError, ValueError, ...
+    except Exception as exc:
         raise CorruptCheckpointError(
             f"{path}: torch could not read the checkpoint ({type(exc).__name__}: {exc})", hint=_REDOWNLOAD
         ) from exc
