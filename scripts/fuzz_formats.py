@@ -57,6 +57,7 @@ def main() -> int:
         rounds += 1
         try:
             round_()
+        # record the (shrunk) failure and keep fuzzing
         except Exception:
             failures.append(traceback.format_exc(limit=3))
     elapsed = time.monotonic() - start

@@ -96,6 +96,7 @@ def check(data: bytes, extension: str) -> str:
                 call(path)
             except WeightportError as exc:
                 outcome = type(exc).__name__
+            # the property under test
             except Exception as exc:
                 raise AssertionError(
                     f"untyped {type(exc).__name__}: {exc} for {len(data)} bytes {extension!r}"

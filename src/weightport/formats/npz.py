@@ -34,6 +34,7 @@ def read_npz(path: Path, options: ReadOptions) -> RawCheckpoint:
         raise
     except TypeError as exc:
         raise UnsupportedFormatError(f"{path}: an array of a dtype torch cannot hold ({exc})") from exc
+    # numpy and zipfile report damage in many exception types
     except Exception as exc:
         raise CorruptCheckpointError(
             f"{path}: numpy could not read the archive ({type(exc).__name__}: {exc})", hint=_HINT

@@ -189,6 +189,7 @@ def scan_pickle(source: bytes | IO[bytes] | io.RawIOBase, *, max_bytes: int | No
             if max_bytes is not None and stream.tell() - start > max_bytes:
                 scan.problem, scan.detail = "too-large", f"pickle stream longer than {max_bytes} bytes"
                 break
+    # any decoding failure is a finding, never a crash
     except Exception as exc:
         _classify_failure(scan, stream, position, exc)
     scan.end = stream.tell()
@@ -229,6 +230,7 @@ def _first_bad_opcode(data: bytes) -> tuple[int, int] | None:
         try:
             if opcode.arg is not None:
                 opcode.arg.reader(stream)
+        # an unreadable argument is not an unknown opcode
         except Exception:
             return None
 
@@ -249,5 +251,6 @@ def _runs_out(data: bytes) -> bool:
                 opcode.arg.reader(stream)
                 if stream.tell() == before and opcode.arg.n > 0:
                     return True
+        # an argument reader failing at the end of data means truncation
         except Exception:
             return stream.tell() >= len(data)

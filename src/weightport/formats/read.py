@@ -58,6 +58,7 @@ def read_checkpoint(path: Path | str, options: ReadOptions | None = None) -> Raw
         raise ResourceLimitError(f"{path}: not enough memory to read the checkpoint") from exc
     except (OSError, PermissionError):
         raise  # the environment, not the file's content: keep the OS's own error
+    # the last line of defence: nothing untyped escapes the reader
     except Exception as exc:
         raise CorruptCheckpointError(
             f"{path}: could not be read ({type(exc).__name__}: {exc})",

@@ -45,7 +45,8 @@ def _zip(path: Path, head: bytes) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    # zipfile signals damage as BadZipFile, NotImplementedError, OverflowError, ...
+    except Exception:
         # A damaged archive: the extension is the only clue left; the reader reports the damage.
         return "npz" if path.suffix.lower() == ".npz" else "torch"
     if any(n.endswith("constants.pkl") or "/code/" in n for n in names):

@@ -141,9 +141,10 @@ def _open_zip(path: Path, options: ReadOptions) -> tuple[bytes, dict[str, int]]:
             prefix = pkl[0].filename[: -len("data.pkl")] + "data/"
             records = {i.filename[len(prefix) :]: i.file_size for i in infos if i.filename.startswith(prefix)}
             return archive.read(pkl[0]), records
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
-        if isinstance(exc, WeightportError):
-            raise
+    except WeightportError:
+        raise
+    # zipfile signals damage as BadZipFile, NotImplementedError, OverflowError, ...
+    except Exception as exc:
         raise CorruptCheckpointError(
             f"{path}: damaged zip archive ({type(exc).__name__}: {exc}); the file looks truncated or altered",
             hint=_REDOWNLOAD,
@@ -265,6 +266,7 @@ def _torch_load(path: Path, vetted: _Vetted, *, mmap: bool) -> Any:
         raise ResourceLimitError(f"{path}: not enough memory to read the checkpoint", hint=_CONVERT) from exc
     except WeightportError:
         raise
+    # torch reports damage as RuntimeError, EOFError, ValueError, ...
     except Exception as exc:
         raise CorruptCheckpointError(
             f"{path}: torch could not read the checkpoint ({type(exc).__name__}: {exc})", hint=_REDOWNLOAD
