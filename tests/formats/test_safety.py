@@ -165,3 +165,24 @@ def test_safe_globals_restored_after_a_refusal(tmp_path: Path) -> None:
 )
 def test_function_like_classification(name: str, function_like: bool) -> None:
     assert is_function_like(name) is function_like
+
+
+def test_denied_module_is_refused_without_importing_it(tmp_path: Path) -> None:
+    import subprocess
+
+    # data.pkl = {"x": webbrowser.BackgroundBrowser("touch marker")}, written by hand.
+    pkl = b"\x80\x02}q\x00X\x01\x00\x00\x00xcwebbrowser\nBackgroundBrowser\nX\x05\x00\x00\x00touchq\x01\x85Rs."
+    code = (
+        "import sys, zipfile\n"
+        "from weightport.formats import ReadOptions, read_checkpoint\n"
+        "from weightport.errors import UnsafeCheckpointError\n"
+        f"p = {str(tmp_path / 'w.pt')!r}\n"
+        "with zipfile.ZipFile(p, 'w') as z:\n"
+        f"    z.writestr('archive/data.pkl', {pkl!r})\n"
+        "try:\n"
+        "    read_checkpoint(p, ReadOptions(allow_globals=('webbrowser.BackgroundBrowser',)))\n"
+        "except UnsafeCheckpointError as e:\n"
+        "    print('refused', 'webbrowser' in str(e), 'webbrowser' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["refused", "True", "False"]

@@ -162,6 +162,12 @@ def resolve_user_global(name: str) -> Any:
         MissingDependencyError: The module cannot be imported or has no such name.
         UnsafeCheckpointError: The name is not a class.
     """
+    not_allowed = UnsafeCheckpointError(
+        f"ReadOptions.allow_globals names {name!r}, which is not a class weightport may allow",
+        hint="only classes can be allowed; functions and system modules never are",
+    )
+    if is_function_like(name):  # decided from the name, before importing anything
+        raise not_allowed
     module, _, attr = name.rpartition(".")
     try:
         obj = getattr(importlib.import_module(module), attr)
@@ -170,11 +176,8 @@ def resolve_user_global(name: str) -> Any:
             f"ReadOptions.allow_globals names {name!r}, which cannot be imported",
             hint="install the package that defines it, or drop it from allow_globals",
         ) from exc
-    if not isinstance(obj, type) or is_function_like(name):
-        raise UnsafeCheckpointError(
-            f"ReadOptions.allow_globals names {name!r}, which is not a class weightport may allow",
-            hint="only classes can be allowed; functions and system modules never are",
-        )
+    if not isinstance(obj, type):
+        raise not_allowed
     return obj
 
 

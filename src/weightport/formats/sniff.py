@@ -18,6 +18,7 @@ from weightport.errors import CorruptCheckpointError, FormatMismatchError, Sourc
 _PROBE_BYTES = 64
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _INDEX_SUFFIXES = (".index.json",)
+_MAX_INDEX_PEEK = 16 << 20
 _PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle"})
 _PICKLE_OPENERS = frozenset(bytes([b]) for b in b"(cd}]lNIFSVX")
 
@@ -80,6 +81,8 @@ def _index(path: Path, head: bytes) -> str | None:
     if ".bin." in path.name or ".pt." in path.name or ".pth." in path.name:
         return "torch-index"
     try:
+        if path.stat().st_size > _MAX_INDEX_PEEK:
+            raise ValueError("too large to peek at")
         weight_map = json.loads(path.read_text(encoding="utf-8")).get("weight_map", {})
         shards = {str(f) for f in weight_map.values()}
     except (ValueError, AttributeError, TypeError, OSError, RecursionError):
