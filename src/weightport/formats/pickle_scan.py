@@ -142,6 +142,8 @@ class _Tracker:
         ):
             self.frames.pop()
             self.push(None)
+        elif name == "POP":
+            del self.frames[-1][-1:]
         elif name == "POP_MARK" and len(self.frames) > 1:
             self.frames.pop()
         elif name not in ("PROTO", "FRAME", "STOP", "POP", "POP_MARK"):
