@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import time
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -266,3 +267,18 @@ def test_errors_keep_upstream_cause(tmp_path: Path) -> None:
     with pytest.raises(CorruptCheckpointError) as info:
         read_checkpoint(path)
     assert info.value.__cause__ is not None
+
+
+@pytest.mark.parametrize("payload", [touch_payload, exec_payload, spawn_payload], ids=["os.system", "exec", "spawn"])
+def test_control_the_payloads_are_live(tmp_path: Path, payload) -> None:
+    # Control for the refusal tests: an unsafe load of the same file does run the payload, so a
+    # missing marker there means weightport blocked it, not that the payload was inert.
+    marker = tmp_path / "control"
+    path = tmp_path / "evil.pth"
+    torch.save({"x": payload(marker)}, path)
+    torch.load(path, weights_only=False)
+    for _ in range(50):  # spawnv_passfds returns before the child has run
+        if marker.exists():
+            break
+        time.sleep(0.05)
+    assert marker.exists()
