@@ -32,3 +32,33 @@ def test_views_of_a_larger_storage_are_fine() -> None:
 def test_budget_applies_to_contiguous_tensors() -> None:
     with pytest.raises(ResourceLimitError, match="max_tensor_bytes=1000"):
         check_tensors(Path("m.pt"), {"w": torch.zeros(1000)}, ReadOptions(max_tensor_bytes=1000))
+
+
+class _ForgedView:
+    """Stands in for a tensor torch would never build: a view past the end of its storage."""
+
+    layout = torch.strided
+    shape = (4,)
+
+    def numel(self) -> int:
+        return 4
+
+    def element_size(self) -> int:
+        return 4
+
+    def stride(self) -> tuple[int, ...]:
+        return (1000,)
+
+    def storage_offset(self) -> int:
+        return 0
+
+    def untyped_storage(self):
+        return torch.UntypedStorage(16)
+
+
+def test_view_past_its_storage_is_corrupt() -> None:
+    from weightport.errors import CorruptCheckpointError
+    from weightport.formats.limits import check_tensor
+
+    with pytest.raises(CorruptCheckpointError, match="reaches 12004 bytes into a storage of 16"):
+        check_tensor(Path("m.pt"), "w", _ForgedView(), ReadOptions())

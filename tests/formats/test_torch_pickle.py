@@ -24,6 +24,7 @@ from weightport.errors import (
 from weightport.formats import ReadOptions, read_checkpoint
 
 from .helpers import (
+    FakeQuantizedTensor,
     FakeStorage,
     FakeTensor,
     exec_payload,
@@ -196,6 +197,16 @@ def test_view_beyond_its_storage(tmp_path: Path) -> None:  # row 15 (out-of-boun
     path = torch_zip(tmp_path / "oob.pt", {"w": FakeTensor(FakeStorage("0", 1), 0, (4,), (1000,))}, {"0": bytes(4)})
     with pytest.raises(CorruptCheckpointError, match="torch could not read"):
         read_checkpoint(path)
+
+
+def test_quantized_tensor_with_huge_stride(tmp_path: Path) -> None:  # row 15
+    storage = FakeStorage("0", 4, torch.QInt8Storage)
+    ok = torch_zip(tmp_path / "q.pt", {"q": FakeQuantizedTensor(storage, 0, (2, 2), (2, 1))}, {"0": bytes(4)})
+    assert read_checkpoint(ok).obj["q"].int_repr().tolist() == [[0, 0], [0, 0]]
+    bad = torch_zip(tmp_path / "qbad.pt", {"q": FakeQuantizedTensor(storage, 0, (4,), (1000,))}, {"0": bytes(4)})
+    with pytest.raises(CorruptCheckpointError) as info:
+        read_checkpoint(bad)
+    assert str(bad) in str(info.value) and info.value.__cause__ is not None
 
 
 def test_stride_zero_giant_tensor(tmp_path: Path) -> None:  # row 16
