@@ -529,11 +529,13 @@ def _big_checkpoint() -> bytes:
     return st_bytes({"w": torch.arange(100_000, dtype=torch.float32)})  # ~400 kB
 
 
+@pytest.mark.slow
 def test_kill_minus_9_at_random_points_of_a_download(harness, file_server):  # row 37
     body = _big_checkpoint()
     url = file_server.add("/big.safetensors", body, delay=0.25)  # 8 chunks, ~2 s in flight
     entry = url_entry(url)
     rng = random.Random(8)
+    killed_mid_download = 0
     for offset in sorted(rng.randrange(1, len(body)) for _ in range(3)):
         proc = spawn(url)
         deadline = time.time() + 30
@@ -542,12 +544,15 @@ def test_kill_minus_9_at_random_points_of_a_download(harness, file_server):  # r
             if any(p.stat().st_size >= offset for p in parts if p.exists()):
                 break
             time.sleep(0.01)
+        killed_mid_download += proc.poll() is None and not entry.exists()
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert not entry.exists() or entry.read_bytes() == body, f"killed at ≥{offset} B: bad final file"
         if entry.exists():  # the kill came after the rename: it must be complete and recorded
             entry.unlink()
             entry.with_name(entry.name + ".sha256").unlink()
+    assert killed_mid_download, "no kill landed mid-download: the test proved nothing"
+    assert list(entry.parent.glob("*.part")), "killed downloads leave temp files (the sweep below must clear them)"
     file_server.add("/big.safetensors", body)
     state = weightport.read_state_dict(url, fetch={"progress": False})
     assert torch.equal(state["w"], torch.arange(100_000, dtype=torch.float32))
@@ -556,6 +561,7 @@ def test_kill_minus_9_at_random_points_of_a_download(harness, file_server):  # r
     assert not harness.marker.exists()
 
 
+@pytest.mark.slow
 def test_disk_full_is_reported_with_the_bytes_needed(harness, file_server):  # row 38
     body = _big_checkpoint()
     url = file_server.add("/big.safetensors", body)
@@ -584,6 +590,8 @@ def test_read_only_cache_hit_serves_and_miss_is_clear(harness, file_server, monk
     assert file_server.count("GET", "/miss.safetensors") == 0
 
 
+@pytest.mark.ddp
+@pytest.mark.slow
 def test_many_processes_one_download(harness, file_server):  # row 40
     body = _big_checkpoint()
     url = file_server.add("/big.safetensors", body, delay=0.1)
@@ -652,6 +660,36 @@ def test_hub_shard_index_pointing_outside(harness, hub):  # row 44, over the hub
     hub.add_repo("org/evil", {"model.safetensors.index.json": json.dumps(index).encode()})
     harness.fails("hf:org/evil", E.PathTraversalError, ValueError, "escape.safetensors", hint=False)
     assert hub.count("GET", "/org/evil/resolve/main/../../../escape.safetensors") == 0
+
+
+# --- torch.load: only ever the safe unpickler, never a retry (rows 9, 12) ---------------------------
+
+
+def test_every_torch_load_is_weights_only_and_never_retried(harness, monkeypatch):  # row 12
+    calls: list[dict[str, Any]] = []
+    real_load = torch.load
+
+    def recording_load(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", recording_load)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    good = harness.tmp / "good.pth"
+    torch.save(good_state_dict(), good)
+    weightport.load_weights(harness.model, good)
+    assert len(calls) == 1
+    storage = FakeStorage("0", 6)
+    refused = torch_zip(harness.tmp / "refused.pth", {"fc.weight": FakeTensor(storage, 0, (2, 3), (3, 1))},
+                        {"0": b"\0" * 8})
+    harness.fails(refused, E.CorruptCheckpointError, ValueError, "refused.pth")
+    assert len(calls) <= 2, "a failed safe load must not be retried"
+    before_evil = len(calls)
+    evil = harness.tmp / "evil.pth"
+    evil.write_bytes(_zip(harness.marker, touch_payload))
+    harness.fails(evil, E.UnsafeCheckpointError, ValueError, "evil.pth")
+    assert len(calls) == before_evil, "the static pre-scan refuses before torch unpickles anything"
+    assert all(c.get("weights_only") is True for c in calls), calls
 
 
 # --- the user's torch state is left alone (row 49) -------------------------------------------------
