@@ -495,6 +495,30 @@ def test_tampered_cache_entry_is_quarantined_and_refetched(harness, file_server)
     assert_cache_clean()
 
 
+def test_tampered_hub_download_is_refused_and_not_cached(harness, hub):  # rows 4, 35: the hub checks size only
+    good = st_bytes(good_state_dict())
+    repo = hub.add_repo("org/tampered", {"model.safetensors": good})
+    repo.tampered.add("model.safetensors")
+    harness.fails("hf:org/tampered", E.IntegrityError, ValueError, "hf:org/tampered", "model.safetensors",
+                  hashlib.sha256(good).hexdigest())
+    repo.tampered.clear()  # the next fetch gets the real file
+    weightport.load_weights(harness.model, "hf:org/tampered")
+    assert torch.equal(harness.model.fc.weight, good_state_dict()["fc.weight"])
+    assert_cache_clean()
+
+
+def test_bit_rot_in_the_hub_cache_is_quarantined_and_refetched(harness, hub):  # row 36, hub cache
+    good = st_bytes(good_state_dict())
+    hub.add_repo("org/rot", {"model.safetensors": good})
+    weightport.read_state_dict("hf:org/rot")
+    blob = next(p for p in (Path(os.environ["HF_HOME"]) / "hub").rglob("blobs/*") if p.stat().st_size == len(good))
+    blob.write_bytes(flip(good, len(good) - 1))
+    state = weightport.read_state_dict("hf:org/rot")
+    assert torch.equal(state["fc.weight"], good_state_dict()["fc.weight"])
+    assert blob.read_bytes() == good and list(blob.parent.glob("*.corrupt-*"))
+    assert_cache_clean()
+
+
 def test_http_404_is_a_source_not_found(harness, file_server):
     harness.fails(file_server.base + "/missing.pth", E.WeightportError, OSError, "missing.pth",
                   fetch={"retries": 0, "progress": False})
@@ -525,22 +549,24 @@ def spawn(source: str, fsize_limit: int = 0) -> subprocess.Popen:
                             stderr=subprocess.PIPE, env=env, text=True)
 
 
-def _big_checkpoint() -> bytes:
-    return st_bytes({"w": torch.arange(100_000, dtype=torch.float32)})  # ~400 kB
+def _big_checkpoint(numel: int = 100_000) -> bytes:
+    return st_bytes({"w": torch.arange(numel, dtype=torch.float32)})  # 4 bytes per element
 
 
 @pytest.mark.slow
 def test_kill_minus_9_at_random_points_of_a_download(harness, file_server):  # row 37
-    body = _big_checkpoint()
-    url = file_server.add("/big.safetensors", body, delay=0.25)  # 8 chunks, ~2 s in flight
+    numel = 800_000  # 3.2 MB: the downloader writes 1 MiB at a time, so the temp file grows in steps
+    body = _big_checkpoint(numel)
+    url = file_server.add("/big.safetensors", body, delay=0.3)  # 8 chunks, ~2.4 s in flight
     entry = url_entry(url)
     rng = random.Random(8)
     killed_mid_download = 0
     for offset in sorted(rng.randrange(1, len(body)) for _ in range(3)):
+        old = {p.name for p in entry.parent.glob("*.part")} if entry.parent.exists() else set()
         proc = spawn(url)
         deadline = time.time() + 30
         while time.time() < deadline and proc.poll() is None:
-            parts = list(entry.parent.glob("*.part")) if entry.parent.exists() else []
+            parts = [p for p in entry.parent.glob("*.part") if p.name not in old] if entry.parent.exists() else []
             if any(p.stat().st_size >= offset for p in parts if p.exists()):
                 break
             time.sleep(0.01)
@@ -555,7 +581,7 @@ def test_kill_minus_9_at_random_points_of_a_download(harness, file_server):  # r
     assert list(entry.parent.glob("*.part")), "killed downloads leave temp files (the sweep below must clear them)"
     file_server.add("/big.safetensors", body)
     state = weightport.read_state_dict(url, fetch={"progress": False})
-    assert torch.equal(state["w"], torch.arange(100_000, dtype=torch.float32))
+    assert torch.equal(state["w"], torch.arange(numel, dtype=torch.float32))
     assert not list(entry.parent.glob("*.part")), "the next fetch must sweep the killed downloads' temp files"
     assert_cache_clean()
     assert not harness.marker.exists()
