@@ -519,6 +519,22 @@ def test_bit_rot_in_the_hub_cache_is_quarantined_and_refetched(harness, hub):  #
     assert_cache_clean()
 
 
+def test_symlink_planted_in_a_shared_cache_is_not_followed(harness, file_server):  # row 45
+    good = st_bytes(good_state_dict())
+    url = file_server.add("/m.safetensors", good)
+    secret = harness.tmp / "elsewhere.safetensors"  # any file the attacker wants read as the weights
+    planted = st_bytes(good_state_dict(seed=9))
+    secret.write_bytes(planted)
+    entry = url_entry(url)
+    entry.parent.mkdir(parents=True)
+    entry.symlink_to(secret)
+    entry.with_name(entry.name + ".sha256").write_text(f"{hashlib.sha256(planted).hexdigest()} {len(planted)}\n")
+    state = weightport.read_state_dict(url)
+    assert torch.equal(state["fc.weight"], good_state_dict()["fc.weight"])
+    assert not entry.is_symlink() and entry.read_bytes() == good and secret.read_bytes() == planted
+    assert_cache_clean()
+
+
 def test_http_404_is_a_source_not_found(harness, file_server):
     harness.fails(file_server.base + "/missing.pth", E.WeightportError, OSError, "missing.pth",
                   fetch={"retries": 0, "progress": False})
