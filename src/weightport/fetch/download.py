@@ -245,7 +245,9 @@ def _stream(response, out, url: str, dest: Path, announced: int | None, progress
     try:
         while True:
             try:
-                chunk = response.read(CHUNK)
+                # read1: what has arrived (one system call), so a stall or a cut is reported with
+                # the bytes really received, and the temp file grows as the body arrives.
+                chunk = response.read1(CHUNK)
             except TimeoutError as exc:
                 raise _Transient(_stall(url, count, exc)) from exc
             except (http.client.IncompleteRead, ConnectionError, http.client.HTTPException) as exc:
