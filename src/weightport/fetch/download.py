@@ -33,6 +33,7 @@ from weightport.errors import (
     IncompleteDownloadError,
     IntegrityError,
     InvalidSourceError,
+    RemoteFileNotFoundError,
     WeightportError,
 )
 from weightport.fetch.cache import TEMP_SUFFIX, write_sidecar
@@ -195,9 +196,10 @@ def _open(url: str, timeout: float) -> http.client.HTTPResponse:
         return opener.open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
-        error = DownloadError(
+        missing = exc.code in (404, 410)
+        error = (RemoteFileNotFoundError if missing else DownloadError)(
             f"HTTP {exc.code} {exc.reason} for {url}",
-            hint="check the URL" if exc.code == 404 else "the server refused; try again later or use a mirror",
+            hint="check the URL" if missing else "the server refused; try again later or use a mirror",
         )
         error.__cause__ = exc
         if exc.code in _TRANSIENT_HTTP:
