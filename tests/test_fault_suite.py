@@ -568,9 +568,10 @@ def test_symlink_planted_in_a_shared_cache_is_not_followed(harness):  # row 45
     assert_cache_clean()
 
 
-def test_http_404_is_a_download_error_naming_the_url(harness):
+def test_http_404_is_a_missing_source_naming_the_url(harness):
     url = harness.server.base + "/missing.pth"
-    harness.fails(url, E.DownloadError, ConnectionError, url, "404", fetch={"progress": False})
+    exc = harness.fails(url, E.RemoteFileNotFoundError, FileNotFoundError, url, "404", fetch={"progress": False})
+    assert isinstance(exc, E.SourceNotFoundError) and isinstance(exc, E.DownloadError)
     assert harness.server.count("GET") == 1  # a 404 is not retried (retries=2 by default)
 
 
