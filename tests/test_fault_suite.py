@@ -15,6 +15,7 @@ The table this follows is §8 of the fault research (rows in comments as ``#row`
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import io
@@ -665,6 +666,24 @@ def test_read_only_cache_hit_serves_and_miss_is_clear(harness, monkeypatch):  # 
     finally:
         os.chmod(root, 0o755)
     assert harness.server.count("GET", "/miss.safetensors") == 0
+
+
+def test_read_only_mount_miss_is_clear(harness, monkeypatch):  # row 39, EROFS is not a PermissionError
+    url = harness.server.add("/miss.safetensors", st_bytes(good_state_dict()))
+    deny_creates_under(monkeypatch, cache_root(), errno.EROFS)
+    harness.fails(url, E.CacheNotWritableError, PermissionError, str(cache_root()), "read-only file system")
+    assert harness.server.count() == 0
+
+
+def test_lock_file_planted_as_a_symlink(harness):  # row 45: the lock is never followed
+    url = harness.server.add("/m.safetensors", st_bytes(good_state_dict()))
+    victim = harness.tmp / "victim.txt"
+    victim.write_text("precious")
+    entry = url_entry(url)
+    entry.parent.mkdir(parents=True)
+    Path(f"{entry}.lock").symlink_to(victim)
+    harness.fails(url, E.CacheNotWritableError, PermissionError, f"{entry}.lock", "symbolic link", str(victim))
+    assert victim.read_text() == "precious" and harness.server.count() == 0
 
 
 @pytest.mark.ddp
