@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.fixtures import file_server  # noqa: F401  (fixture)
+from tests.helpers.fixtures import file_server, hub  # noqa: F401  (fixtures)
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 REPO = SRC.parent

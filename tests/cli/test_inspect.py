@@ -42,10 +42,10 @@ def test_lightning_checkpoint_shows_container_metadata_and_every_key(ckpts):
 
 
 def test_wrapper_prefixes_are_reported(ckpts):
-    from weightport.cli import main
-
     import io
     from contextlib import redirect_stdout
+
+    from weightport.cli import main
 
     buf = io.StringIO()
     with redirect_stdout(buf):
@@ -84,3 +84,14 @@ def test_a_missing_file_is_one_line_and_exit_4(tmp_path):
     result = run_cli("--json", "inspect", str(tmp_path / "none.safetensors"))
     assert result.code == 4 and result.out == ""
     assert result.error_lines[0] == f"error: checkpoint not found: {tmp_path / 'none.safetensors'}"
+
+
+def test_a_hub_repository_shows_its_config(ckpts, hub):
+    hub.add_repo("org/tiny", {"model.safetensors": ckpts["safetensors"].read_bytes(),
+                              "config.json": b'{"architecture": "tinynet", "num_classes": 10}'})
+    result = run_cli("--json", "inspect", "hf:org/tiny")
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["source"] == "hf:org/tiny" and data["format"] == "safetensors" and data["tensors"] == 14
+    assert data["metadata"]["hub_config"] == {"architecture": "tinynet", "num_classes": 10}
+    assert data["metadata"]["safetensors"] == {"origin": "test"}

@@ -13,8 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from weightport.fetch.cache import LOCK_SUFFIX, SIDECAR_SUFFIX, TEMP_SUFFIX, cache_root, read_sidecar, \
-    torch_hub_checkpoints
+from weightport.fetch.cache import (
+    LOCK_SUFFIX,
+    SIDECAR_SUFFIX,
+    TEMP_SUFFIX,
+    cache_root,
+    read_sidecar,
+    torch_hub_checkpoints,
+)
 
 CORRUPT_MARK = ".corrupt-"
 

@@ -88,8 +88,8 @@ def rm(args: argparse.Namespace, out: Output) -> int:
         raise UsageError("name what to remove", hint="give file names or globs (see `weightport cache ls`), or --all")
     found = _selected(args, ("file", "temp", "quarantined"))
     if not found:
-        raise SourceNotFoundError(f"no cached file matches {' '.join(args.patterns)}" if args.patterns else "the caches are empty",
-                                  hint="see what is cached with `weightport cache ls`")
+        what = f"no cached file matches {' '.join(args.patterns)}" if args.patterns else "the caches are empty"
+        raise SourceNotFoundError(what, hint="see what is cached with `weightport cache ls`")
     removed = []
     for entry in found:
         if not args.dry_run:
