@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
 #: Width used when stdout is not a terminal (a pipe, a file): wide enough for dotted keys.
 PIPE_WIDTH = 140
@@ -42,7 +43,7 @@ class Output:
 
             terminal = self.stream.isatty()
             self._console = Console(
-                file=self.stream, highlight=False, soft_wrap=False, width=None if terminal else PIPE_WIDTH
+                file=self.stream, highlight=False, soft_wrap=True, width=None if terminal else PIPE_WIDTH
             )
         return self._console
 
@@ -67,18 +68,17 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     return t
 
 
-def pairs(rows: Iterable[tuple[str, Any]], title: str | None = None) -> Table:
-    """A two-column ``field  value`` table, skipping empty values."""
-    from rich.table import Table
+def pairs(rows: Iterable[tuple[str, Any]]) -> Text:
+    """``field  value`` lines, names aligned and bold, empty values skipped (no trailing padding)."""
+    from rich.text import Text
 
-    t = Table(title=title, title_justify="left", show_header=False, show_edge=False, box=None, pad_edge=False)
-    t.add_column(style="bold")
-    t.add_column(overflow="fold")
-    for name, value in rows:
-        if value is None or value == "" or value == [] or value == {}:
-            continue
-        t.add_row(name, _cell(value))
-    return t
+    kept = [(name, _cell(value)) for name, value in rows if value not in (None, "", [], {}, ())]
+    width = max((len(name) for name, _ in kept), default=0)
+    text = Text()
+    for i, (name, value) in enumerate(kept):
+        text.append(name.ljust(width), style="bold")
+        text.append(f"  {value}" + ("\n" if i < len(kept) - 1 else ""))
+    return text
 
 
 def human_bytes(n: int | None) -> str | None:

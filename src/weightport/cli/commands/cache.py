@@ -43,8 +43,8 @@ def ls(args: argparse.Namespace, out: Output) -> int:
 
     def render(console) -> None:
         rows = [(e.cache, e.path.name, e.kind, human_bytes(e.size), _date(e.mtime),
-                 e.recorded[0][:16] + "…" if e.recorded else None, e.path.parent) for e in found]
-        console.print(table(None, ("cache", "file", "kind", "size", "modified", "sha256", "directory"), rows))
+                 e.recorded[0][:16] + "…" if e.recorded else None, _short_dir(e, roots)) for e in found]
+        console.print(table(None, ("cache", "file", "kind", "size", "modified", "sha256", "in"), rows))
         console.print(f"{len(found)} file(s), {human_bytes(data['total_bytes'])}")
         for name, path in roots.items():
             console.print(f"{name} cache: {path}", markup=False)
@@ -131,6 +131,15 @@ def prune(args: argparse.Namespace, out: Output) -> int:
 
     out.emit(data, render)
     return OK
+
+
+def _short_dir(entry: Any, roots: dict[str, str]) -> str:
+    """The entry's folder under its cache root, long hash names cut (the full path is in --json)."""
+    try:
+        parts = entry.path.parent.relative_to(roots[entry.cache]).parts
+    except ValueError:
+        return str(entry.path.parent)
+    return "/".join(p if len(p) <= 16 else p[:12] + "…" for p in parts) or "."
 
 
 def _remove_empty_dir(directory: Path) -> None:

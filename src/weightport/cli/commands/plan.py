@@ -35,6 +35,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if args.save:
         data["saved_rules"] = args.save
     problem = the_plan.problem()
+    message = None if problem is None else getattr(problem, "message", str(problem))
+    hint = getattr(problem, "hint", None)
+    data["problem"], data["hint"] = message, hint
 
     def render(console) -> None:
         console.print(str(the_plan), markup=False, highlight=False)
@@ -47,7 +50,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
         if problem is None:
             console.print("a load would succeed" + ("" if the_plan.strict else " (not strict)"))
         else:
-            console.print(f"a load would fail: {str(problem).splitlines()[0]}", markup=False)
+            # The plan above already lists the keys; say what fails and what to do, briefly.
+            console.print(f"a load would fail: {str(message).split(': ', 1)[0]}", markup=False)
+            if hint:
+                console.print(f"hint: {hint}", markup=False)
 
     out.emit(data, render)
     return OK if problem is None else CHECK_FAILED
