@@ -36,7 +36,7 @@ def test_lightning_checkpoint_shows_container_metadata_and_every_key(ckpts):
     assert data["format"] == "lightning" and data["container"] == "state_dict"
     assert {"epoch", "global_step", "hyper_parameters"} <= set(data["dropped"])
     assert data["metadata"]["hyper_parameters"] == {"lr": 0.1, "num_classes": 10}
-    assert data["top_level"] == {"model": 14}
+    assert data["top_level"] == {"model.conv1": 1, "model.bn1": 5, "model.conv2": 1, "model.bn2": 5, "model.fc": 2}
     assert len(data["keys"]) == 14
     assert {"key": "model.fc.weight", "dtype": "float32", "shape": [10, 16]} in data["keys"]
 

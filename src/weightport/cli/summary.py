@@ -80,8 +80,15 @@ class Summary:
         return dict(Counter(t.dtype for t in self.tensors).most_common())
 
     def top_level(self) -> dict[str, int]:
-        """Tensor count per first key segment: where an ``into=`` or a prefix would apply."""
-        return dict(Counter(t.key.split(".", 1)[0] for t in self.tensors).most_common())
+        """Tensor count per module under the prefix every key shares (``model.backbone``, ``model.head``).
+
+        These are the candidates for ``into=`` or a prefix to strip.
+        """
+        split = [t.key.split(".") for t in self.tensors]
+        depth = 0
+        while split and all(len(parts) > depth + 1 for parts in split) and len({p[depth] for p in split}) == 1:
+            depth += 1
+        return dict(Counter(".".join(parts[: depth + 1]) for parts in split).most_common())
 
     def tree(self) -> list[str]:
         return fold_keys(t.key for t in self.tensors)
