@@ -38,3 +38,13 @@ def test_lock_without_sources_or_file_is_a_usage_error(tmp_path, capsys):
     assert main(["lock", "--file", str(tmp_path / "none.lock")]) == 2
     assert "no sources given" in capsys.readouterr().err
     assert main(["lock", "--check", "--file", str(tmp_path / "none.lock")]) == 4
+
+
+def test_verbosity_flags_set_the_log_level(ckpts, tmp_path, capsys):
+    from weightport.cli import main
+
+    lock = str(tmp_path / "w.lock")
+    assert main(["-v", "lock", "--file", lock, str(ckpts["safetensors"])]) == 0
+    assert f"INFO: locked file:{ckpts['safetensors']}" in capsys.readouterr().err
+    assert main(["lock", "--file", lock, str(ckpts["safetensors"])]) == 0
+    assert "INFO" not in capsys.readouterr().err

@@ -8,6 +8,7 @@ Importing this package, and ``weightport --help``, never imports torch.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -35,11 +36,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose - args.quiet)
     try:
         return command.run(args, Output(json_mode=args.json))
-    except BrokenPipeError:  # `weightport list | head`: the reader left; not an error
-        sys.stderr.close()
+    except BrokenPipeError:  # `weightport list --json | head`: the reader left; not an error
+        # Point stdout at devnull so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (Exception, KeyboardInterrupt) as exc:
         return report(exc)
+
+
+class _StderrHandler(logging.Handler):
+    """Writes log records to whatever ``sys.stderr`` is now (tests and callers may swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -48,8 +60,7 @@ def _configure_logging(verbosity: int) -> None:
         level = logging.ERROR if verbosity < 0 else logging.DEBUG
     logger = logging.getLogger("weightport")
     logger.setLevel(level)
-    if not any(getattr(h, "_weightport_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-        handler._weightport_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)

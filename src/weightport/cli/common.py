@@ -14,13 +14,14 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool = False) ->
     """``--json``, ``-v`` and ``-q``, on the top parser and (defaults suppressed) on every sub-parser."""
     # Sub-parsers get the same options with SUPPRESS defaults, so `weightport --json list` and
     # `weightport list --json` both work and neither overwrites the other.
-    default = (lambda value: value) if top else (lambda value: argparse.SUPPRESS)
+    suppress = not top
     group = parser.add_argument_group("global options")
-    group.add_argument("--json", action="store_true", default=default(False),
+    group.add_argument("--json", action="store_true", default=argparse.SUPPRESS if suppress else False,
                        help="write one JSON document to stdout instead of tables")
-    group.add_argument("-v", "--verbose", action="count", default=default(0),
+    group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS if suppress else 0,
                        help="more log messages on stderr (-vv for debug)")
-    group.add_argument("-q", "--quiet", action="count", default=default(0), help="only errors on stderr")
+    group.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS if suppress else 0,
+                       help="only errors on stderr")
 
 
 def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
