@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.cli.conftest import REPO, SRC, run_cli
+from tests.cli.conftest import SRC, run_cli
 
 
 def test_safetensors_is_summarised_from_its_header_without_torch(ckpts):
@@ -55,21 +55,23 @@ def test_wrapper_prefixes_are_reported(ckpts):
     assert "module.{conv1,bn1,conv2,bn2,fc}.weight" in text
 
 
-EVIL = """\
-import os, sys, torch
+class _RunsACommand:
+    """Unpickling this would run ``touch MARKER`` (pickling it, here, runs nothing)."""
 
-class Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
     def __reduce__(self):
-        return (os.system, ("touch " + sys.argv[2],))
+        import os
 
-torch.save({"weight": torch.zeros(2), "payload": Evil()}, sys.argv[1])
-"""
+        return (os.system, (f"touch {self.marker}",))
 
 
 def test_an_unsafe_pickle_is_refused_without_running_it(tmp_path):
+    import torch
+
     evil, marker = tmp_path / "evil.pt", tmp_path / "PWNED"
-    subprocess.run([sys.executable, "-c", EVIL, str(evil), str(marker)], check=True, timeout=60,
-                   env={"PYTHONPATH": str(REPO), "PATH": ""})
+    torch.save({"weight": torch.zeros(2), "payload": _RunsACommand(marker)}, evil)
     assert not marker.exists()
     result = run_cli("inspect", str(evil))
     assert result.code == 5
