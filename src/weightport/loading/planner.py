@@ -166,9 +166,12 @@ def _common_into(matches: list[Match]) -> str | None:
 
 
 def _selected(source_key: str, target_key: str, options: LoadOptions) -> bool:
-    if options.include and not (matches_any(source_key, options.include) or matches_any(target_key, options.include)):
+    def hits(patterns: tuple[str, ...]) -> bool:
+        return matches_any(source_key, patterns) or matches_any(target_key, patterns)
+
+    if options.include and not hits(options.include):
         return False
-    return not (options.exclude and (matches_any(source_key, options.exclude) or matches_any(target_key, options.exclude)))
+    return not (options.exclude and hits(options.exclude))
 
 
 def _fit_shape(tensor: torch.Tensor, dest: torch.Tensor, m: Match, module: nn.Module, opened: OpenedSource,
