@@ -155,14 +155,16 @@ def _match(renamed: Renamed, target: dict[str, Any], options: LoadOptions) -> li
 
 
 def _common_into(matches: list[Match]) -> str | None:
-    """The submodule most matches were placed under, when the prefix search found one."""
-    from collections import Counter
-
-    adds = Counter(m.add for m in matches if m.how in ("prefix", "exact"))
-    if not adds:
+    """The submodule every match landed under (the longest common module path), if not the root."""
+    if not matches:
         return None
-    add, _ = adds.most_common(1)[0]
-    return add.rstrip(".") or None
+    paths = [m.target_key.split(".")[:-1] for m in matches]
+    common: list[str] = []
+    for parts in zip(*paths):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return ".".join(common) or None
 
 
 def _selected(source_key: str, target_key: str, options: LoadOptions) -> bool:
