@@ -61,13 +61,13 @@ class _StoragePickler(pickle.Pickler):
 
     def persistent_id(self, obj: Any) -> Any:
         if isinstance(obj, FakeStorage):
-            return ("storage", torch.FloatStorage, obj.key, "cpu", obj.numel)
+            return ("storage", obj.storage_type, obj.key, "cpu", obj.numel)
         return None
 
 
 class FakeStorage:
-    def __init__(self, key: str, numel: int) -> None:
-        self.key, self.numel = key, numel
+    def __init__(self, key: str, numel: int, storage_type: Any = torch.FloatStorage) -> None:
+        self.key, self.numel, self.storage_type = key, numel, storage_type
 
 
 class FakeTensor:
@@ -80,6 +80,17 @@ class FakeTensor:
         return (
             torch._utils._rebuild_tensor_v2,
             (self.storage, self.offset, self.size, self.stride, False, OrderedDict()),
+        )
+
+
+class FakeQuantizedTensor(FakeTensor):
+    """Pickles as ``torch._utils._rebuild_qtensor`` (int8, per-tensor affine) with any geometry."""
+
+    def __reduce__(self) -> Any:
+        params = (torch.per_tensor_affine, 0.1, 0)
+        return (
+            torch._utils._rebuild_qtensor,
+            (self.storage, self.offset, self.size, self.stride, params, False, OrderedDict()),
         )
 
 

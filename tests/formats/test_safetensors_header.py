@@ -141,3 +141,10 @@ def test_header_with_padding_and_zero_sized_tensor_is_fine(tmp_path: Path) -> No
     assert tensors["e"] == ("F32", (0, 3), (0, 0))
     raw_ckpt = read_checkpoint(path)
     assert raw_ckpt.obj["e"].shape == (0, 3) and raw_ckpt.obj["a"].dtype == torch.bfloat16
+
+
+def test_missing_file_is_typed(tmp_path: Path) -> None:
+    from weightport.errors import SourceNotFoundError
+
+    with pytest.raises(SourceNotFoundError, match="no such safetensors file"):
+        read_safetensors_header(tmp_path / "absent.safetensors")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import time
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -23,6 +24,7 @@ from weightport.errors import (
 from weightport.formats import ReadOptions, read_checkpoint
 
 from .helpers import (
+    FakeQuantizedTensor,
     FakeStorage,
     FakeTensor,
     exec_payload,
@@ -197,6 +199,16 @@ def test_view_beyond_its_storage(tmp_path: Path) -> None:  # row 15 (out-of-boun
         read_checkpoint(path)
 
 
+def test_quantized_tensor_with_huge_stride(tmp_path: Path) -> None:  # row 15
+    storage = FakeStorage("0", 4, torch.QInt8Storage)
+    ok = torch_zip(tmp_path / "q.pt", {"q": FakeQuantizedTensor(storage, 0, (2, 2), (2, 1))}, {"0": bytes(4)})
+    assert read_checkpoint(ok).obj["q"].int_repr().tolist() == [[0, 0], [0, 0]]
+    bad = torch_zip(tmp_path / "qbad.pt", {"q": FakeQuantizedTensor(storage, 0, (4,), (1000,))}, {"0": bytes(4)})
+    with pytest.raises(CorruptCheckpointError) as info:
+        read_checkpoint(bad)
+    assert str(bad) in str(info.value) and info.value.__cause__ is not None
+
+
 def test_stride_zero_giant_tensor(tmp_path: Path) -> None:  # row 16
     path = tmp_path / "bomb.pt"
     torch.save({"w": torch.ones(1).expand(2**34)}, path)
@@ -266,3 +278,18 @@ def test_errors_keep_upstream_cause(tmp_path: Path) -> None:
     with pytest.raises(CorruptCheckpointError) as info:
         read_checkpoint(path)
     assert info.value.__cause__ is not None
+
+
+@pytest.mark.parametrize("payload", [touch_payload, exec_payload, spawn_payload], ids=["os.system", "exec", "spawn"])
+def test_control_the_payloads_are_live(tmp_path: Path, payload) -> None:
+    # Control for the refusal tests: an unsafe load of the same file does run the payload, so a
+    # missing marker there means weightport blocked it, not that the payload was inert.
+    marker = tmp_path / "control"
+    path = tmp_path / "evil.pth"
+    torch.save({"x": payload(marker)}, path)
+    torch.load(path, weights_only=False)
+    for _ in range(50):  # spawnv_passfds returns before the child has run
+        if marker.exists():
+            break
+        time.sleep(0.05)
+    assert marker.exists()

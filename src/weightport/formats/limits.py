@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from weightport.errors import ResourceLimitError
+from weightport.errors import CorruptCheckpointError, ResourceLimitError
 from weightport.formats.base import ReadOptions
 
 #: Expanded tensors smaller than this are never refused (small broadcast buffers are legitimate).
@@ -43,6 +43,7 @@ def check_tensor(file: Path, key: str, tensor: Any, options: ReadOptions) -> Non
 
     Raises:
         ResourceLimitError: Naming the file, the key, the logical and the stored bytes.
+        CorruptCheckpointError: The view reaches past the end of its storage.
     """
     import torch
 
@@ -56,6 +57,15 @@ def check_tensor(file: Path, key: str, tensor: Any, options: ReadOptions) -> Non
             hint="raise max_tensor_bytes if the file is trusted and the memory is there",
         )
     stored = _storage_bytes(tensor)
+    reach = _reach_bytes(tensor)
+    if reach > stored:
+        # torch checks this when it builds the view; kept as a second line of defence against
+        # out-of-bounds reads (a quantised-tensor variant slipped past torch 2.12).
+        raise CorruptCheckpointError(
+            f"{file}: tensor {key!r} (shape {tuple(tensor.shape)}, strides {tuple(tensor.stride())}, offset "
+            f"{tensor.storage_offset()}) reaches {reach} bytes into a storage of {stored}",
+            hint="the file is damaged or crafted; do not use it",
+        )
     if logical > EXPANSION_FLOOR_BYTES and logical > options.max_expansion * max(stored, 1):
         raise ResourceLimitError(
             f"{file}: tensor {key!r} declares {logical} bytes (shape {tuple(tensor.shape)}, strides "
@@ -69,6 +79,14 @@ def check_tensors(file: Path, obj: Any, options: ReadOptions) -> None:
     """Apply :func:`check_tensor` to every tensor inside ``obj``."""
     for key, tensor in iter_tensors(obj):
         check_tensor(file, key, tensor, options)
+
+
+def _reach_bytes(tensor: Any) -> int:
+    """Bytes of storage the view touches: one past its furthest element."""
+    if tensor.numel() == 0:
+        return 0
+    last = tensor.storage_offset() + sum((n - 1) * abs(s) for n, s in zip(tensor.shape, tensor.stride()))
+    return (last + 1) * tensor.element_size()
 
 
 def _storage_bytes(tensor: Any) -> int:

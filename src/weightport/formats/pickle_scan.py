@@ -142,7 +142,11 @@ class _Tracker:
         ):
             self.frames.pop()
             self.push(None)
-        elif name != "PROTO" and name != "FRAME" and name != "STOP":
+        elif name == "POP":
+            del self.frames[-1][-1:]
+        elif name == "POP_MARK" and len(self.frames) > 1:
+            self.frames.pop()
+        elif name not in ("PROTO", "FRAME", "STOP", "POP", "POP_MARK"):
             self.push(None)
 
     def persistent_id(self, pid: Any) -> None:

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from weightport.errors import CorruptCheckpointError, ResourceLimitError
+from weightport.errors import CorruptCheckpointError, ResourceLimitError, SourceNotFoundError
 
 #: Bits per element of every dtype safetensors defines.
 DTYPE_BITS: dict[str, int] = {
@@ -64,8 +64,11 @@ def read_safetensors_header(
         CorruptCheckpointError: The header is truncated, not UTF-8 JSON, has duplicate keys, an unknown
             dtype, a bad shape, or offsets that overlap, leave gaps or do not match the file size.
         ResourceLimitError: The header declares a length above ``max_header_bytes``.
+        SourceNotFoundError: ``path`` is not a file.
     """
     path = Path(path)
+    if not path.is_file():
+        raise SourceNotFoundError(f"{path}: no such safetensors file", hint="check the path")
     size = path.stat().st_size
     with path.open("rb") as fh:
         prefix = fh.read(8)
