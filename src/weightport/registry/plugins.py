@@ -37,7 +37,7 @@ def load_plugins() -> None:
             _load_entry_point(ep)
 
 
-def _load_entry_point(ep) -> None:  # noqa: ANN001 - importlib.metadata.EntryPoint
+def _load_entry_point(ep) -> None:
     from weightport.adapters.base import Adapter
     from weightport.registry.schemes import register_adapter
 

@@ -1,0 +1,48 @@
+"""Which target keys are the classification head, which may be re-initialised on purpose.
+
+The user names them with ``reinit=[...]``; otherwise the head is the module named ``fc``, ``head``,
+``classifier`` or ``heads`` (the outermost such modules holding parameters), or
+failing that the last ``nn.Linear``. A source may also declare its head keys (``Source.head``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from weightport.keys import matches_any
+
+if TYPE_CHECKING:
+    from torch import nn
+
+HEAD_NAMES: frozenset[str] = frozenset({"fc", "head", "classifier", "heads", "last_linear"})
+
+
+def head_modules(module: nn.Module) -> list[str]:
+    """Paths of the modules that form the classification head of ``module``."""
+    from torch import nn
+
+    named = [(name, m) for name, m in module.named_modules() if name]
+    with_params = [(n, m) for n, m in named if any(True for _ in m.parameters(recurse=True))]
+    candidates = [n for n, _ in with_params if n.rsplit(".", 1)[-1] in HEAD_NAMES]
+    # Keep the outermost candidates only (timm's `head` holds `head.fc`): a head is one unit.
+    outer = [n for n in candidates if not any(n.startswith(o + ".") for o in candidates if o != n)]
+    if outer:
+        return outer[-1:] if len(outer) > 1 and _nested_in_backbone(outer) else outer
+    linears = [n for n, m in with_params if isinstance(m, nn.Linear)]
+    return linears[-1:]
+
+
+def _nested_in_backbone(paths: list[str]) -> bool:
+    # Two heads at different depths (backbone.fc and head): the shallowest last one is the real head.
+    return len({p.count(".") for p in paths}) > 1
+
+
+def head_keys(module: nn.Module, target_keys: Sequence[str], *, into: str | None = None,
+              reinit: Sequence[str] | None = None) -> set[str]:
+    """Target keys that belong to the head: those ``reinit`` names, else those of :func:`head_modules`."""
+    if reinit:
+        patterns = list(reinit) + ([f"{into}.{p}" for p in reinit] if into else [])
+        return {k for k in target_keys if matches_any(k, patterns)}
+    heads = head_modules(module)
+    return {k for k in target_keys if matches_any(k, heads)}

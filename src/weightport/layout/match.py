@@ -1,0 +1,128 @@
+"""Map checkpoint keys to target keys: exact names, then the best (strip prefix, add prefix) pair.
+
+The prefix search finds where a checkpoint belongs in the target without being told: a torchvision
+ResNet into a LightningModule's ``self.backbone`` (add ``backbone.``), a Lightning checkpoint of
+``self.net`` into ``self.encoder`` (strip ``net.``, add ``encoder.``). Each checkpoint key and target
+key is split at up to ``MAX_DEPTH`` leading segments and the pairs are counted through a suffix
+index, so the search is linear in the number of keys.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from weightport.errors import AmbiguousMappingError
+
+MAX_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class Match:
+    """One checkpoint key assigned to one target key, and how."""
+
+    source_key: str
+    target_key: str
+    how: str  # "exact", "prefix" or "structural"
+    strip: str = ""
+    add: str = ""
+    confidence: float | None = None
+    reason: str = ""
+
+    @property
+    def detail(self) -> str:
+        """The key change for the report (``prefix 'net.'->'backbone.'``), or the structural reason."""
+        if self.how == "structural":
+            return f"structural ({self.reason})" if self.reason else "structural"
+        if self.strip and self.add:
+            return f"prefix {self.strip!r}->{self.add!r}"
+        return f"strip {self.strip!r}" if self.strip else f"add {self.add!r}" if self.add else ""
+
+
+def _splits(key: str, max_depth: int) -> list[tuple[str, str]]:
+    parts = key.split(".")
+    return [(".".join(parts[:d]) + ("." if d else ""), ".".join(parts[d:])) for d in range(min(max_depth, len(parts) - 1) + 1)]
+
+
+def match_keys(
+    source: Sequence[str], target: Sequence[str], *, into: str | None = None, min_group: int = 2
+) -> list[Match]:
+    """Assign checkpoint keys to target keys.
+
+    Args:
+        source: Checkpoint keys (canonicalised, renamed).
+        target: Target state-dict keys.
+        into: The target submodule the checkpoint belongs to; when given, every match lands under it.
+        min_group: After the first prefix pair, further pairs must match at least this many keys.
+
+    Raises:
+        AmbiguousMappingError: Two different target submodules fit the checkpoint equally well.
+    """
+    target_set = set(target)
+    taken: set[str] = set()
+    matches: list[Match] = []
+    if into is None:
+        for key in source:
+            if key in target_set:
+                matches.append(Match(key, key, "exact"))
+                taken.add(key)
+    done = {m.source_key for m in matches}
+    first = True
+    while True:
+        left_source = [k for k in source if k not in done]
+        left_target = [k for k in target if k not in taken]
+        if not left_source or not left_target:
+            break
+        best = _best_pair(left_source, left_target, into)
+        if best is None:
+            break
+        (strip, add), count, rivals = best
+        if count < (1 if first else min_group):
+            break
+        if rivals:
+            if not first:
+                break  # a leftover that fits several places is left for the report, not guessed
+            raise AmbiguousMappingError(
+                f"the checkpoint fits {count} tensors equally well under {add.rstrip('.')!r} and "
+                + ", ".join(repr(r.rstrip(".")) for r in rivals[:5]),
+                hint="name the target submodule with into='...'",
+            )
+        left_target_set = set(left_target)
+        for key in left_source:
+            if key.startswith(strip):
+                dest = add + key[len(strip):]
+                if dest in left_target_set and dest not in taken:
+                    how = "exact" if dest == key else "prefix"
+                    matches.append(Match(key, dest, how, strip, add))
+                    taken.add(dest)
+                    done.add(key)
+        first = False
+    return matches
+
+
+def _best_pair(
+    source: Sequence[str], target: Sequence[str], into: str | None
+) -> tuple[tuple[str, str], int, list[str]] | None:
+    index: dict[str, list[str]] = defaultdict(list)  # suffix -> target prefixes
+    if into is not None:
+        add = into.rstrip(".") + "." if into else ""
+        for key in target:
+            if key.startswith(add):
+                index[key[len(add):]].append(add)
+    else:
+        for key in target:
+            for prefix, suffix in _splits(key, MAX_DEPTH):
+                index[suffix].append(prefix)
+    counts: Counter[tuple[str, str]] = Counter()
+    for key in source:
+        for strip, suffix in _splits(key, MAX_DEPTH):
+            for add in index.get(suffix, ()):
+                counts[(strip, add)] += 1
+    if not counts:
+        return None
+    # Most keys first; then the smallest change (shortest prefixes).
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], len(kv[0][0]) + len(kv[0][1]), kv[0]))
+    (pair, count) = ranked[0]
+    rivals = [p[1] for p, c in ranked[1:] if c == count and p[0] == pair[0] and len(p[1]) == len(pair[1])]
+    return pair, count, rivals if count > 1 else []

@@ -1,0 +1,74 @@
+"""The public functions: ``load_weights``, ``plan`` and ``read_state_dict``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from weightport.loading.apply import apply_plan
+from weightport.loading.options import LoadOptions
+from weightport.loading.planner import build_plan
+from weightport.loading.source_io import open_source
+from weightport.registry.resolve import SourceLike
+from weightport.report import LoadPlan, LoadReport
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+logger = logging.getLogger("weightport")
+
+
+def plan(module: nn.Module, source: SourceLike, *, options: LoadOptions | Mapping[str, Any] | None = None,
+         **kwargs: Any) -> LoadPlan:
+    """Plan loading ``source`` into ``module`` without changing it (a dry run).
+
+    Args:
+        module: The model to load into.
+        source: A source string (``"resnet18"``, ``"hf:org/repo"``, a path...), a path or a ``Source``.
+        options: A :class:`LoadOptions` or mapping of options; keyword arguments override it.
+        **kwargs: Any :class:`LoadOptions` field (``into``, ``strict``, ``rename``, ``include``,
+            ``exclude``, ``reinit``, ...).
+
+    Returns:
+        The plan: print it, assert on it, ``to_dict()`` it; ``plan.ok`` says whether a load would succeed.
+    """
+    opts = LoadOptions.build(options, **kwargs)
+    return build_plan(module, open_source(source, opts), opts)
+
+
+def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions | Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> LoadReport:
+    """Load ``source`` into ``module`` in place and report what was done.
+
+    Takes the same options as :func:`plan`. Nothing in ``module`` changes when the load fails.
+
+    Raises:
+        ShapeMismatchError: A tensor does not fit and no rule adapts or re-initialises it.
+        StrictLoadError: ``strict`` and some model weights are not in the checkpoint, or nothing matched.
+        WeightportError: Any other failure to resolve, fetch or read the source.
+    """
+    opts = LoadOptions.build(options, **kwargs)
+    t0 = time.perf_counter()
+    opened = open_source(source, opts)
+    t1 = time.perf_counter()
+    the_plan = build_plan(module, opened, opts)
+    t2 = time.perf_counter()
+    apply_plan(module, the_plan, check_finite=opts.check_finite)
+    t3 = time.perf_counter()
+    timings = {**opened.timings, "plan": t2 - t1, "apply": t3 - t2, "total": t3 - t0}
+    report = LoadReport.from_plan(the_plan, timings=timings, path="copy")
+    logger.info("%s", report)
+    return report
+
+
+def read_state_dict(source: SourceLike, *, options: LoadOptions | Mapping[str, Any] | None = None,
+                    **kwargs: Any) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors with clean keys (container found, wrapper prefixes stripped).
+
+    Accepts ``ema``, ``allow_globals`` and ``fetch`` options.
+    """
+    opts = LoadOptions.build(options, **kwargs)
+    return dict(open_source(source, opts).tensors)

@@ -1,0 +1,62 @@
+"""Apply a :class:`LoadPlan` to a module: produce the tensors, check them, load, re-initialise."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from weightport.errors import NonFiniteWeightsError
+from weightport.keys import parent
+from weightport.report import LoadPlan
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def produce_tensors(plan: LoadPlan, *, check_finite: bool = True) -> dict[str, Any]:
+    """Every tensor the plan loads, adapted and cast, keyed by target key.
+
+    Raises:
+        NonFiniteWeightsError: A tensor holds NaN or infinite values and ``check_finite`` is set.
+    """
+    import torch
+
+    tensors = {key: produce() for key, produce in plan._producers.items()}
+    if check_finite:
+        bad = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        if bad:
+            sources = {r.target_key: r.source_key for r in plan.loaded}
+            raise NonFiniteWeightsError(
+                f"{len(bad)} tensor(s) in {plan.source.uri} hold NaN or infinite values: "
+                + ", ".join(sources.get(k, k) for k in bad[:10]),
+                hint="the checkpoint is damaged or diverged; pass check_finite=False to load it anyway",
+            )
+    return tensors
+
+
+def apply_plan(module: nn.Module, plan: LoadPlan, *, check_finite: bool = True, assign: bool = False) -> None:
+    """Load the plan's tensors into ``module`` and re-initialise what the plan names.
+
+    Nothing in ``module`` changes when the plan would fail or a tensor is refused.
+    """
+    plan.check()
+    tensors = produce_tensors(plan, check_finite=check_finite)
+    module.load_state_dict(tensors, strict=False, assign=assign)
+    reinitialize(module, [r.key for r in plan.reinitialized])
+
+
+def reinitialize(module: nn.Module, keys: list[str]) -> list[str]:
+    """Give the modules owning ``keys`` their normal initialisation (``reset_parameters``).
+
+    Returns:
+        The module paths that have no ``reset_parameters`` and kept their current values.
+    """
+    kept = []
+    owners = dict.fromkeys(parent(k) for k in keys)
+    for path in owners:
+        owner = module.get_submodule(path) if path else module
+        reset = getattr(owner, "reset_parameters", None)
+        if callable(reset):
+            reset()
+        else:
+            kept.append(path)
+    return kept

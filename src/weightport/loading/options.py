@@ -1,0 +1,88 @@
+"""Every option a load takes, in one frozen record."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from weightport.adapters.base import FetchOptions
+from weightport.errors import UsageError
+from weightport.layout.rename import RenameRules
+
+MatchMode = Literal["auto", "exact", "structural"]
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load a checkpoint into a module.
+
+    Attributes:
+        into: The target submodule the checkpoint belongs to (``"backbone"``); found by key overlap
+            when not given.
+        strict: Every target parameter and persistent buffer must be loaded or re-initialised on
+            purpose; with ``False``, what matches is loaded and the rest is reported.
+        rename: ``{regex: replacement}`` rules applied to checkpoint keys, or a JSON file of them
+            (``LoadPlan.save_rules`` writes one).
+        include: Glob patterns (or module paths): load only tensors whose source or target key matches.
+        exclude: Glob patterns (or module paths): never load tensors whose source or target key matches.
+        reinit: Target keys or modules to re-initialise on purpose (default: the classification
+            head, and only when its shape differs or the checkpoint lacks it).
+        ema: ``True`` loads a checkpoint's EMA weights, ``False`` never, ``None`` only when there
+            are no others.
+        match: ``"auto"`` aligns leftover tensors by structure when names do not match, ``"exact"``
+            never does, ``"structural"`` aligns every tensor by structure.
+        adapters: Turn tensor adapters on or off by name (``{"channels": False}``).
+        classes: Class names to keep from the source's head, in order (needs a source that knows them).
+        check_finite: Refuse NaN or infinite weights.
+        lossy_cast: What to do when a cast loses precision (fp32 checkpoint into a bf16 model):
+            ``"warn"``, ``"allow"`` or ``"error"``.
+        min_coverage: Fail when less than this fraction of the model's parameters is loaded.
+        allow_globals: Extra ``"module.Class"`` globals a pickle may hold (classes you trust).
+        fetch: Cache, offline and timeout options for fetching the source.
+    """
+
+    into: str | None = None
+    strict: bool = True
+    rename: RenameRules | None = None
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+    reinit: tuple[str, ...] | None = None
+    ema: bool | None = None
+    match: MatchMode = "auto"
+    adapters: Mapping[str, bool] = field(default_factory=dict)
+    classes: tuple[str, ...] | None = None
+    check_finite: bool = True
+    lossy_cast: Literal["warn", "allow", "error"] = "warn"
+    min_coverage: float | None = None
+    allow_globals: tuple[str, ...] = ()
+    fetch: FetchOptions = field(default_factory=FetchOptions)
+
+    @classmethod
+    def build(cls, options: LoadOptions | Mapping[str, Any] | None = None, **kwargs: Any) -> LoadOptions:
+        """Options from a record or mapping, with keyword overrides; unknown names are an error."""
+        base: dict[str, Any] = {}
+        if isinstance(options, LoadOptions):
+            base = {f.name: getattr(options, f.name) for f in dataclasses.fields(cls)}
+        elif options is not None:
+            base = dict(options)
+        base.update({k: v for k, v in kwargs.items()})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(base) - known)
+        if unknown:
+            raise UsageError(
+                f"unknown load option(s): {', '.join(unknown)}",
+                hint="known options: " + ", ".join(sorted(known)),
+            )
+        for name in ("include", "exclude", "reinit", "classes", "allow_globals"):
+            value = base.get(name)
+            if isinstance(value, str):
+                base[name] = (value,)
+            elif isinstance(value, Sequence):
+                base[name] = tuple(value)
+        if isinstance(base.get("fetch"), Mapping):
+            base["fetch"] = FetchOptions(**base["fetch"])
+        if base.get("match", "auto") not in ("auto", "exact", "structural"):
+            raise UsageError(f"match={base['match']!r} is not one of 'auto', 'exact', 'structural'")
+        return cls(**base)

@@ -1,0 +1,69 @@
+"""Resolve, fetch, read and extract: from a source string to a flat, canonical state dict."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from weightport.adapters.base import Fetched
+from weightport.formats import RawCheckpoint, ReadOptions, read_checkpoint
+from weightport.layout.canonical import canonicalise
+from weightport.layout.extract import Extracted, extract_state_dict
+from weightport.loading.options import LoadOptions
+from weightport.registry.resolve import SourceLike, resolve
+from weightport.registry.schemes import get_adapter
+from weightport.registry.source import Source
+from weightport.report import SourceInfo
+
+
+@dataclass
+class OpenedSource:
+    """A source read down to canonical keys, with everything learnt on the way."""
+
+    source: Source
+    fetched: Fetched
+    raw: RawCheckpoint
+    extracted: Extracted
+    tensors: dict[str, Any]  # canonical key -> tensor
+    original_keys: dict[str, str]  # canonical key -> key as in the checkpoint
+    key_ops: dict[str, list[str]]  # canonical key -> canonicalisation rules applied
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def info(self) -> SourceInfo:
+        """Provenance for the plan and report."""
+        from weightport.digest import digest_of
+
+        sha256 = self.fetched.sha256 or self.source.sha256 or digest_of(self.raw.files)
+        size = self.fetched.size if self.fetched.size is not None else sum(p.stat().st_size for p in self.raw.files)
+        meta = dict(self.source.to_dict())
+        for k in ("uri", "sha256", "resolved_by"):
+            meta.pop(k, None)
+        if self.raw.metadata:
+            meta["checkpoint"] = _jsonable(self.raw.metadata)
+        return SourceInfo(
+            uri=self.source.uri, path=str(self.raw.path), format=self.raw.format, sha256=sha256, bytes=size,
+            container=self.extracted.container, resolved_by=self.source.resolved_by, meta=meta,
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    from weightport.registry.source import _jsonable as convert
+
+    return convert(value)
+
+
+def open_source(source: SourceLike, options: LoadOptions) -> OpenedSource:
+    """Resolve ``source``, fetch its files, read the checkpoint and extract canonical tensors."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    resolved = resolve(source)
+    fetched = get_adapter(resolved.scheme).fetch(resolved, options.fetch)
+    t1 = time.perf_counter()
+    raw = read_checkpoint(fetched.path, ReadOptions(mmap=True, allow_globals=options.allow_globals))
+    extracted = extract_state_dict(raw.obj, ema=options.ema)
+    canonical, key_ops = canonicalise(extracted.tensors)
+    tensors = {new: extracted.tensors[old] for new, old in canonical.items()}
+    t2 = time.perf_counter()
+    timings.update(fetch=t1 - t0, read=t2 - t1)
+    return OpenedSource(resolved, fetched, raw, extracted, tensors, canonical, key_ops, timings)

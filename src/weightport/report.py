@@ -1,0 +1,303 @@
+"""The load plan (a dry run) and the load report: what goes where, and what was done to it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from weightport.errors import ShapeMismatchError, StrictLoadError
+from weightport.keys import fold_keys
+
+
+@dataclass
+class TensorRecord:
+    """One checkpoint tensor's way into the model.
+
+    Attributes:
+        source_key: The key as written in the checkpoint (after the container).
+        target_key: The key in the target module's state dict.
+        source_shape: Shape in the checkpoint.
+        target_shape: Shape in the model.
+        source_dtype: Dtype in the checkpoint.
+        target_dtype: Dtype in the model (weights are always cast to it).
+        how: How the key was found: ``exact``, ``prefix``, ``rename``, ``layout``, ``structural``.
+        ops: Every transformation, in order (``strip module.``, ``cast float16->float32``...).
+        confidence: For structural pairings, how sure the alignment is (0..1).
+    """
+
+    source_key: str
+    target_key: str
+    source_shape: tuple[int, ...]
+    target_shape: tuple[int, ...]
+    source_dtype: str
+    target_dtype: str
+    how: str
+    ops: list[str] = field(default_factory=list)
+    confidence: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["source_shape"] = list(self.source_shape)
+        out["target_shape"] = list(self.target_shape)
+        if self.confidence is None:
+            del out["confidence"]
+        return out
+
+
+@dataclass
+class Reinit:
+    """A target key re-initialised on purpose, and why."""
+
+    key: str
+    reason: str
+
+
+@dataclass
+class Mismatch:
+    """A checkpoint tensor that does not fit its target and that no rule adapts."""
+
+    source_key: str
+    target_key: str
+    source_shape: tuple[int, ...]
+    target_shape: tuple[int, ...]
+
+
+@dataclass
+class SourceInfo:
+    """Where the weights came from."""
+
+    uri: str
+    path: str | None = None
+    format: str | None = None
+    sha256: str | None = None
+    bytes: int | None = None
+    container: str | None = None
+    resolved_by: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, {}, [])}
+
+
+@dataclass
+class LoadPlan:
+    """A dry run of a load: printable, comparable, JSON-serialisable; applying it loads the weights.
+
+    Attributes:
+        source: Provenance of the checkpoint.
+        into: The target submodule, when one was named or found.
+        strict: Whether every target weight must be loaded or re-initialised on purpose.
+        loaded: One record per tensor that will be loaded.
+        missing: Target keys the checkpoint does not cover (and that are not re-initialised).
+        unexpected: Checkpoint keys that go nowhere.
+        reinitialized: Target keys re-initialised on purpose, with the reason.
+        mismatched: Pairs whose shapes do not fit (an error when the plan is applied).
+        coverage: Fraction of the target's parameter elements that come from the checkpoint.
+        notes: Things worth knowing (EMA weights present, dropped training state, fallbacks).
+    """
+
+    source: SourceInfo
+    into: str | None
+    strict: bool
+    loaded: list[TensorRecord] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    reinitialized: list[Reinit] = field(default_factory=list)
+    mismatched: list[Mismatch] = field(default_factory=list)
+    coverage: float = 0.0
+    min_coverage: float | None = None
+    notes: list[str] = field(default_factory=list)
+    # target key -> zero-argument callable producing the tensor to load (kept out of the JSON view)
+    _producers: dict[str, Callable[[], Any]] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """Whether applying the plan would succeed under its policy."""
+        return self.problem() is None
+
+    def problem(self) -> Exception | None:
+        """The error applying this plan would raise, or ``None``."""
+        if self.mismatched:
+            return ShapeMismatchError(
+                [(m.source_key, m.target_key, m.source_shape, m.target_shape) for m in self.mismatched],
+                hint="re-initialise them with reinit=[...], leave them out with exclude=[...], "
+                "or load what fits with strict=False",
+            )
+        if not self.loaded:
+            return StrictLoadError(
+                f"nothing from {self.source.uri} fits the model: 0 of {len(self.unexpected)} checkpoint tensors "
+                "matched a target key",
+                missing=self.missing, unexpected=self.unexpected,
+                hint="check that the checkpoint is for this architecture; `weightport plan` shows both key sets, "
+                "and into='submodule' or rename={regex: replacement} can map them",
+            )
+        if self.min_coverage is not None and self.coverage < self.min_coverage:
+            return StrictLoadError(
+                f"only {self.coverage:.1%} of the model's parameters come from {self.source.uri}, "
+                f"below min_coverage={self.min_coverage:.1%}",
+                missing=self.missing, unexpected=self.unexpected,
+                hint="check the mapping with `weightport plan`, or lower min_coverage",
+            )
+        if self.strict and self.missing:
+            return StrictLoadError(
+                f"{len(self.missing)} model weight(s) are not in {self.source.uri}: "
+                + ", ".join(fold_keys(self.missing, limit=8)),
+                missing=self.missing, unexpected=self.unexpected,
+                hint="pass strict=False to keep their current values, or reinit=[...] to re-initialise them "
+                "on purpose",
+            )
+        return None
+
+    def check(self) -> None:
+        """Raise the error applying this plan would raise, if any."""
+        problem = self.problem()
+        if problem is not None:
+            raise problem
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable view of the plan."""
+        return {
+            "source": self.source.to_dict(),
+            "into": self.into,
+            "strict": self.strict,
+            "ok": self.ok,
+            "coverage": round(self.coverage, 6),
+            "counts": self.counts(),
+            "loaded": [r.to_dict() for r in self.loaded],
+            "missing": list(self.missing),
+            "unexpected": list(self.unexpected),
+            "reinitialized": [r.key for r in self.reinitialized],
+            "reinitialized_reasons": {r.key: r.reason for r in self.reinitialized},
+            "mismatched": [
+                {"source_key": m.source_key, "target_key": m.target_key,
+                 "source_shape": list(m.source_shape), "target_shape": list(m.target_shape)}
+                for m in self.mismatched
+            ],
+            "notes": list(self.notes),
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The plan as JSON text."""
+        return json.dumps(self.to_dict(), **{"indent": 2, **kwargs})
+
+    def counts(self) -> dict[str, int]:
+        """How many tensors were loaded, found each way, re-initialised, missing, unexpected."""
+        how = Counter(r.how for r in self.loaded)
+        return {
+            "loaded": len(self.loaded),
+            **{f"by_{k}": v for k, v in sorted(how.items())},
+            "reinitialized": len(self.reinitialized),
+            "missing": len(self.missing),
+            "unexpected": len(self.unexpected),
+            "mismatched": len(self.mismatched),
+        }
+
+    def rename_table(self) -> dict[str, str]:
+        """``{source_key: target_key}`` for every loaded tensor whose key changed."""
+        return {r.source_key: r.target_key for r in self.loaded if r.source_key != r.target_key}
+
+    def save_rules(self, path: str) -> None:
+        """Write the mapping as exact rename rules, reusable with ``rename=path``."""
+        from weightport.layout.rename import exact_rules
+
+        with open(path, "w") as fh:
+            json.dump({"source": self.source.uri, "rename": exact_rules(self.rename_table())}, fh, indent=2)
+
+    def _title(self) -> str:
+        return "plan"
+
+    def __str__(self) -> str:
+        return "\n".join(self._lines())
+
+    def _lines(self) -> list[str]:
+        src = self.source
+        digest = f" sha256 {src.sha256[:12]}…" if src.sha256 else ""
+        size = f" {src.bytes / 1e6:.1f} MB" if src.bytes else ""
+        lines = [
+            f"weightport {self._title()}: {src.uri} ({src.format or '?'}{size}{digest})"
+            + (f" into {self.into!r}" if self.into else ""),
+        ]
+        if src.resolved_by:
+            lines.append(f"  resolved: {src.resolved_by}")
+        c = self.counts()
+        how = ", ".join(f"{k[3:]} {v}" for k, v in c.items() if k.startswith("by_"))
+        lines.append(
+            f"  loaded {c['loaded']} tensors ({how}); re-initialised {c['reinitialized']}; missing {c['missing']}; "
+            f"unexpected {c['unexpected']}; coverage {self.coverage:.1%}"
+            + ("" if self.ok else "  [WOULD FAIL]")
+        )
+        lines += _group("renamed", _op_groups(self.loaded, lambda r: r.how in {"prefix", "rename", "layout"}))
+        structural = [r for r in self.loaded if r.how == "structural"]
+        if structural:
+            low = min(r.confidence or 0 for r in structural)
+            lines.append(f"  structurally aligned: {len(structural)} tensors (lowest confidence {low:.2f})")
+        lines += _group("adapted", _op_groups(self.loaded, lambda r: True, adapted_only=True))
+        if self.reinitialized:
+            reasons = Counter(r.reason for r in self.reinitialized)
+            for reason, _ in reasons.most_common():
+                keys = [r.key for r in self.reinitialized if r.reason == reason]
+                lines.append(f"  re-initialised ({reason}): " + ", ".join(fold_keys(keys, limit=6)))
+        for label, keys in (("missing", self.missing), ("unexpected", self.unexpected)):
+            if keys:
+                lines.append(f"  {label}: " + ", ".join(fold_keys(keys, limit=8)))
+        for m in self.mismatched[:10]:
+            lines.append(f"  shape mismatch: {m.target_key} <- {m.source_key}: {m.source_shape} vs {m.target_shape}")
+        lines += [f"  note: {n}" for n in self.notes]
+        return lines
+
+
+def _op_groups(records: list[TensorRecord], keep: Callable[[TensorRecord], bool],
+               adapted_only: bool = False) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for r in records:
+        if not keep(r):
+            continue
+        ops = [o for o in r.ops if _is_adaptation(o) == adapted_only]
+        for op in ops:
+            label = " ".join(op.split(" ")[:2]) if adapted_only else op
+            groups.setdefault(label, []).append(r.target_key)
+    return groups
+
+
+def _is_adaptation(op: str) -> bool:
+    return not op.startswith(("strip", "prefix", "add", "rename", "layout"))
+
+
+def _group(title: str, groups: dict[str, list[str]]) -> list[str]:
+    return [f"  {title}: {label} ({len(keys)} tensors)" for label, keys in groups.items()]
+
+
+@dataclass
+class LoadReport(LoadPlan):
+    """What a load did: the plan it applied, plus how it went.
+
+    Attributes:
+        timings: Seconds per stage (``fetch``, ``read``, ``plan``, ``apply``, ``total``).
+        path: How the module was filled: ``copy`` (into an existing module), ``assign``
+            (fast path: tensors placed without a copy), or a fallback with its reason.
+    """
+
+    timings: dict[str, float] = field(default_factory=dict)
+    path: str = "copy"
+
+    @classmethod
+    def from_plan(cls, plan: LoadPlan, *, timings: dict[str, float], path: str) -> LoadReport:
+        fields = {k: v for k, v in plan.__dict__.items() if k != "_producers"}
+        return cls(**fields, timings=timings, path=path)
+
+    def _title(self) -> str:
+        return "report"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["timings"] = {k: round(v, 6) for k, v in self.timings.items()}
+        out["path"] = self.path
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """A short dict for provenance: source, sha256, counts, coverage."""
+        return {"source": self.source.to_dict(), "counts": self.counts(), "coverage": round(self.coverage, 6),
+                "reinitialized": [r.key for r in self.reinitialized], "into": self.into}

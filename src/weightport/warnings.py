@@ -1,0 +1,22 @@
+"""weightport's warning categories, so that users can filter them (``-W ignore::weightport.warnings.WeightportWarning``)."""
+
+from __future__ import annotations
+
+import warnings as _warnings
+
+
+class WeightportWarning(UserWarning):
+    """Base of every warning weightport emits."""
+
+
+class LossyCastWarning(WeightportWarning):
+    """A cast that loses precision (fp32 weights into a bf16 model)."""
+
+
+class FallbackWarning(WeightportWarning):
+    """The fast load path could not be used; the slow path ran instead."""
+
+
+def warn(message: str, category: type[WeightportWarning] = WeightportWarning, stacklevel: int = 3) -> None:
+    """Emit ``message`` under ``category``."""
+    _warnings.warn(message, category, stacklevel=stacklevel)

@@ -1,0 +1,51 @@
+import pytest
+
+from weightport.errors import AmbiguousMappingError
+from weightport.layout.match import match_keys
+
+NET = ["conv1.weight", "bn1.weight", "bn1.bias", "layer1.0.conv.weight", "fc.weight", "fc.bias"]
+
+
+def pairs(matches):
+    return {m.source_key: m.target_key for m in matches}
+
+
+def test_exact_names_match_themselves():
+    out = match_keys(NET, NET)
+    assert pairs(out) == {k: k for k in NET}
+    assert {m.how for m in out} == {"exact"}
+
+
+def test_checkpoint_of_the_inner_network_lands_under_the_attribute():
+    out = match_keys(NET, ["backbone." + k for k in NET] + ["head.weight"])
+    assert pairs(out) == {k: "backbone." + k for k in NET}
+    assert out[0].add == "backbone." and out[0].strip == ""
+
+
+def test_lightning_attribute_prefix_is_swapped_for_another():
+    out = match_keys(["net." + k for k in NET], ["backbone." + k for k in NET])
+    assert pairs(out) == {"net." + k: "backbone." + k for k in NET}
+    assert "prefix 'net.'->'backbone.'" == out[0].detail
+
+
+def test_into_forces_the_target_submodule():
+    target = ["a." + k for k in NET] + ["b." + k for k in NET]
+    assert pairs(match_keys(NET, target, into="b")) == {k: "b." + k for k in NET}
+
+
+def test_two_equally_good_places_is_ambiguous():
+    target = ["a." + k for k in NET] + ["b." + k for k in NET]
+    with pytest.raises(AmbiguousMappingError, match="into="):
+        match_keys(NET, target)
+
+
+def test_unmatched_keys_are_left_alone():
+    out = match_keys(NET + ["extra.weight"], NET)
+    assert "extra.weight" not in pairs(out)
+
+
+def test_many_keys_stay_fast():
+    # 5,000 tensors: the suffix index keeps this linear (runs in well under a second).
+    source = [f"blocks.{i}.layer{j}.weight" for i in range(1000) for j in range(5)]
+    target = ["model." + k for k in source]
+    assert len(match_keys(["module." + k for k in source], target)) == 5000

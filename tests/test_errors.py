@@ -1,0 +1,28 @@
+import pickle
+
+import pytest
+
+from weightport import errors
+from weightport.errors import WeightportError
+
+ALL = [getattr(errors, n) for n in errors.__all__ if n != "WeightportError"]
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_every_error_is_a_weightport_error_and_a_builtin(cls):
+    assert issubclass(cls, WeightportError)
+    builtin_bases = [b for b in cls.__mro__ if b.__module__ == "builtins" and b not in (Exception, BaseException, object)]
+    assert builtin_bases, f"{cls.__name__} inherits no specific built-in exception"
+
+
+def test_message_and_hint_are_shown_and_survive_pickling():
+    err = errors.SourceNotFoundError("checkpoint not found: /x.pt", hint="check the path")
+    assert str(err) == "checkpoint not found: /x.pt\n  hint: check the path"
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is errors.SourceNotFoundError and again.hint == "check the path"
+    assert str(again) == str(err)
+
+
+def test_shape_mismatch_names_both_shapes():
+    err = errors.ShapeMismatchError([("a.w", "b.w", (3, 4), (5, 4))])
+    assert "b.w <- a.w" in str(err) and "(3, 4)" in str(err) and "(5, 4)" in str(err)
