@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     from weightport.bench.finetune.report import render_table, write_all
     from weightport.bench.finetune.run import run_grid
 
-    console = Console(stderr=False)
+    console = Console()
+    if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns
+        console = Console(width=160)
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)

@@ -145,6 +145,8 @@ class FineTuner(PretrainedMixin, L.LightningModule):
         images, labels = batch
         logits = self(images)
         self.log("val_loss", F.cross_entropy(logits, labels), sync_dist=True, batch_size=len(labels))
+        # Summed over batches and ranks: equals the validation set size only when ranks are reduced.
+        self.log("val_seen", float(len(labels)), reduce_fx="sum", sync_dist=True, batch_size=len(labels))
         # torchmetrics accumulates counts and reduces them across ranks at epoch end.
         self.top1(logits, labels)
         self.log("val_top1", self.top1, batch_size=len(labels))

@@ -12,7 +12,7 @@ from typing import Any
 #: CSV columns, in order (the JSON file holds every field, the recipe included).
 CSV_COLUMNS: tuple[str, ...] = (
     "source", "protocol", "seed", "arch", "dataset", "num_classes", "train_images", "val_images", "epochs",
-    "top1", "top5", "train_loss", "val_loss", "wall_s", "load_s", "train_s", "images_per_s",
+    "top1", "top5", "train_loss", "val_loss", "val_seen", "wall_s", "load_s", "train_s", "images_per_s",
     "params_total", "params_trainable", "source_uri", "sha256", "revision", "coverage", "reinitialized",
     "strategy", "devices", "world_size", "weights_identical", "weights_ranks", "weights_fingerprint",
 )  # fmt: skip

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,7 +85,7 @@ def load_model(source: str, arch: str, num_classes: int, recipe: Recipe) -> _Loa
     if source == SCRATCH:
         model = FineTuner(arch=arch, num_classes=num_classes, recipe=recipe)
         return _Loaded(model, None, model.arch_stats)
-    from weightport import resolve
+    from weightport.registry.resolve import resolve
 
     model = FineTuner.from_pretrained(source, arch=arch, num_classes=num_classes, recipe=recipe, into="backbone")
     pre = resolve(source).preprocessing
@@ -182,7 +181,7 @@ def _provenance(report: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "source_uri": source.get("uri"),
         "sha256": source.get("sha256"),
-        "revision": source.get("revision"),
+        "revision": source.get("revision") or (source.get("meta") or {}).get("revision"),
         "coverage": report.get("coverage"),
         "reinitialized": len(reinit) if isinstance(reinit, (list, tuple, dict)) else reinit,
     }
@@ -233,6 +232,7 @@ def run_one(config: BenchConfig, source: str, protocol: str, seed: int) -> dict[
         "top5": _float(metrics, "val_top5"),
         "train_loss": _float(metrics, "train_loss"),
         "val_loss": _float(metrics, "val_loss"),
+        "val_seen": _float(metrics, "val_seen"),
         "wall_s": round(wall_s, 3),
         "load_s": round(load_s, 3),
         "train_s": round(speed["train_s"], 3),
@@ -269,7 +269,3 @@ def run_grid(config: BenchConfig, on_result: Callable[[dict[str, Any]], None] | 
 def _slug(source: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in source)[-60:]
 
-
-def is_finite(value: float | None) -> bool:
-    """True for a real, finite number (None and NaN are not)."""
-    return value is not None and math.isfinite(value)
