@@ -263,7 +263,7 @@ def _op_groups(records: list[TensorRecord], keep: Callable[[TensorRecord], bool]
 
 
 def _is_adaptation(op: str) -> bool:
-    return not op.startswith(("strip", "prefix", "add", "rename", "layout"))
+    return not op.startswith(("strip", "prefix", "add", "rename", "layout", "structural"))
 
 
 def _group(title: str, groups: dict[str, list[str]]) -> list[str]:
@@ -290,6 +290,12 @@ class LoadReport(LoadPlan):
 
     def _title(self) -> str:
         return "report"
+
+    def _lines(self) -> list[str]:
+        lines = super()._lines()
+        total = self.timings.get("total")
+        lines.insert(1, f"  path: {self.path}" + (f"; {total:.2f}s" if total is not None else ""))
+        return lines
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
