@@ -52,8 +52,9 @@ class WeightsFingerprint(L.Callback):
         if stage != "fit":
             return
         mine = weights_fingerprint(pl_module)
-        as_tensor = torch.tensor(list(bytes.fromhex(mine)), dtype=torch.int64)
-        gathered = trainer.strategy.all_gather(as_tensor)
+        # NCCL gathers only GPU tensors, gloo CPU ones: the strategy's device fits its backend.
+        as_tensor = torch.tensor(list(bytes.fromhex(mine)), dtype=torch.int64, device=trainer.strategy.root_device)
+        gathered = trainer.strategy.all_gather(as_tensor).cpu()
         rows = gathered.reshape(-1, as_tensor.numel()) if trainer.world_size > 1 else as_tensor.reshape(1, -1)
         per_rank = [bytes(int(v) for v in row).hex() for row in rows]
         self.result = {

@@ -98,14 +98,22 @@ class FineTuner(PretrainedMixin, L.LightningModule):
         self.backbone, features, self.arch_stats = build_body(arch)
         self.head = nn.Linear(features, num_classes)
         self.num_classes = num_classes
-        self.top1 = MulticlassAccuracy(num_classes=num_classes, top_k=1)
-        self.top5 = MulticlassAccuracy(num_classes=num_classes, top_k=5) if num_classes > 5 else None
+        self.top1: MulticlassAccuracy | None = None
+        self.top5: MulticlassAccuracy | None = None
         self._body_frozen = False
         # A body that never trains (linear probe) is marked so: DDP then ignores it and the
         # trainable parameter count says what actually learns.
         if self.recipe.frozen_epochs() is None:
             self.backbone.requires_grad_(False)
             self._body_frozen = True
+
+    def setup(self, stage: str) -> None:
+        # Metrics are made here, not in __init__: from_pretrained may build the model on the meta
+        # device, and torchmetrics keeps its state defaults outside the module's buffers, where no
+        # loader can see them (they stayed on meta and FSDP failed to move them).
+        if self.top1 is None:
+            self.top1 = MulticlassAccuracy(num_classes=self.num_classes, top_k=1)
+            self.top5 = MulticlassAccuracy(num_classes=self.num_classes, top_k=5) if self.num_classes > 5 else None
 
     # --- protocol -------------------------------------------------------------------------------
 
@@ -148,6 +156,8 @@ class FineTuner(PretrainedMixin, L.LightningModule):
         # Summed over batches and ranks: equals the validation set size only when ranks are reduced.
         self.log("val_seen", float(len(labels)), reduce_fx="sum", sync_dist=True, batch_size=len(labels))
         # torchmetrics accumulates counts and reduces them across ranks at epoch end.
+        if self.top1 is None:
+            raise UsageError("FineTuner.validation_step ran before setup()", hint="run it through a Lightning Trainer")
         self.top1(logits, labels)
         self.log("val_top1", self.top1, batch_size=len(labels))
         if self.top5 is not None:
