@@ -60,7 +60,9 @@ def test_from_pretrained_fills_the_backbone_and_leaves_a_new_head(timm_checkpoin
         assert torch.equal(value, state[key]), key
     assert model.head.out_features == 7
     report = model.weightport_report.to_dict()
-    assert "classifier.weight" in report["unexpected"]  # the source's 1000-class head goes nowhere
+    # The source's 1000-class classifier is recognised as the head; the new 7-class head is fresh.
+    assert set(report["reinitialized"]) == {"head.weight", "head.bias"} and not report["missing"]
+    assert "1000 classes" in report["reinitialized_reasons"]["head.weight"]
 
 
 def test_torchvision_backbone_loses_its_classifier() -> None:

@@ -1,1 +1,4 @@
-"""Benchmarks that ship with weightport (``weightport bench ...``)."""
+"""Benchmarks shipped with weightport, mounted by the CLI as ``weightport bench ...``.
+
+Nothing here is imported by ``import weightport``; each benchmark imports what it needs.
+"""

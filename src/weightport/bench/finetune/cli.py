@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import platform
 import sys
@@ -55,6 +56,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--out", type=Path, default=d.out_dir, help="output directory (default: %(default)s)")
     p.add_argument("--progress", choices=["rich", "tqdm", "none"], default=d.progress, help="progress bars (default: %(default)s)")
     p.add_argument("--show-recipes", action="store_true", help="print the recipes and exit")
+    p.add_argument("--verbose", action="store_true", help="keep Lightning's own messages")
     return p
 
 
@@ -113,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns
         console = Console(width=160)
     args = build_parser().parse_args(argv)
+    if not args.verbose:  # the table is the output; Lightning's per-run banners drown it
+        for name in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         config = config_from_args(args)
         if _is_rank_zero():

@@ -5,7 +5,10 @@
   a file once and the other ranks wait and read it). Before DDP broadcasts rank 0's parameters,
   :class:`WeightsFingerprint` hashes each rank's freshly loaded weights and gathers the hashes, so
   the results say whether every rank really started from the same weights.
-- ``fsdp``: accepted when CUDA GPUs exist. Not checked on CPU (FSDP needs NCCL-capable devices here).
+- ``fsdp``: accepted when CUDA GPUs exist, refused otherwise. Checked on one H200 GPU (where FSDP
+  runs unsharded, ``NO_SHARD``): linear, full and lp-ft with weights from ``from_pretrained``, and
+  EfficientNet-Lite0. Not checked on CPU, nor sharded over several GPUs. The model is loaded whole
+  on every rank before Lightning wraps it; loading straight into shards is not done here.
 
 Metrics are reduced across ranks by the model (``sync_dist=True`` and torchmetrics).
 """

@@ -76,7 +76,7 @@ def write_plot(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> P
         bars = ax.bar(xs, means, width, yerr=stds, capsize=3, label=source)
         ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
     ax.set_xticks(range(len(protocols)), protocols)
-    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_ylabel("top-1 accuracy (%), mean ± std over seeds", fontsize=8)
     ax.set_ylim(0, 105)
     ax.set_title(title or "fine-tune baselines", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")

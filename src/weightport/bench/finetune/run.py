@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ class BenchConfig:
         strategy: ``auto``, ``ddp``, ``ddp_spawn`` or ``fsdp``.
         threads: torch threads per process (``None``: the machine's cores shared among the devices).
         num_workers: DataLoader workers.
-        out_dir: Where per-run files go (``runs/``) and where the reports are written.
+        out_dir: Where the reports are written.
         progress: ``rich``, ``tqdm`` or ``none``.
         max_batches: Cap on training/validation batches per epoch (tests and smoke runs).
     """
@@ -148,7 +149,7 @@ def _trainer(config: BenchConfig, recipe: Recipe, run_dir: Path) -> tuple[L.Trai
     bar = PROGRESS[config.progress]()
     if bar is not None:
         callbacks.append(bar)
-    limit = config.max_batches if config.max_batches is not None else 1.0
+    limit = config.max_batches  # None: every batch
     trainer = L.Trainer(
         accelerator=config.accelerator,
         devices=config.devices,
@@ -190,8 +191,6 @@ def _provenance(report: dict[str, Any] | None) -> dict[str, Any]:
 def run_one(config: BenchConfig, source: str, protocol: str, seed: int) -> dict[str, Any] | None:
     """Train one source under one protocol with one seed; the result row (``None`` on ranks > 0)."""
     recipe = config.recipe(protocol)
-    run_dir = config.out_dir / "runs" / f"{_slug(source)}-{protocol}-seed{seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(_threads(config))
     spec = DataSpec(
         image_size=recipe.image_size,
@@ -210,14 +209,16 @@ def run_one(config: BenchConfig, source: str, protocol: str, seed: int) -> dict[
     load_s = time.perf_counter() - started
     if loaded.stats is not None:
         datamodule.normalise_with(*loaded.stats)
-    trainer, _ = _trainer(config, recipe, run_dir)
-    trainer.fit(loaded.model, datamodule=datamodule)
-    wall_s = time.perf_counter() - started
-    if not trainer.is_global_zero:
-        return None
+    # Rank 0 writes what its callbacks measured here; files also come back from spawned processes.
+    with tempfile.TemporaryDirectory(prefix="weightport-finetune-") as tmp:
+        trainer, _ = _trainer(config, recipe, Path(tmp))
+        trainer.fit(loaded.model, datamodule=datamodule)
+        wall_s = time.perf_counter() - started
+        if not trainer.is_global_zero:
+            return None
+        weights = json.loads((Path(tmp) / "weights.json").read_text())
+        speed = json.loads((Path(tmp) / "throughput.json").read_text())
     metrics = dict(trainer.callback_metrics)
-    weights = json.loads((run_dir / "weights.json").read_text())
-    speed = json.loads((run_dir / "throughput.json").read_text())
     return {
         "source": source,
         "protocol": protocol,
@@ -247,6 +248,7 @@ def run_one(config: BenchConfig, source: str, protocol: str, seed: int) -> dict[
         "weights_identical": weights["identical"],
         "weights_ranks": weights["ranks"],
         "weights_fingerprint": weights["fingerprint"],
+        "weights_per_rank": weights["per_rank"],
         "recipe": recipe.to_dict(),
     }
 
@@ -265,7 +267,4 @@ def run_grid(config: BenchConfig, on_result: Callable[[dict[str, Any]], None] | 
                         on_result(row)
     return rows
 
-
-def _slug(source: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in source)[-60:]
 
