@@ -15,7 +15,7 @@ def test_digits_become_normalised_rgb_images_of_the_model_size() -> None:
     dm = DigitsDataModule(DataSpec(image_size=40, batch_size=8, augmentation="none"))
     dm.setup("fit")
     dm.normalise_with((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
-    images, labels = next(iter(dm.val_dataloader()))
+    images, _ = next(iter(dm.val_dataloader()))
     assert images.shape == (8, 3, 40, 40) and dm.num_classes == 10
     assert torch.equal(images[:, 0], images[:, 1])  # grey repeated to three channels
     assert images.min() == pytest.approx(-2.0, abs=0.05)  # background 0 -> (0 - 0.5) / 0.25
@@ -44,7 +44,7 @@ def test_image_folder_tree_is_split_and_resized(tmp_path: Path) -> None:
     dm = build_datamodule(str(tmp_path), DataSpec(image_size=16, batch_size=4, augmentation="none"))
     assert isinstance(dm, ImageFolderDataModule)
     dm.setup()
-    images, labels = next(iter(dm.train_dataloader()))
+    images, _ = next(iter(dm.train_dataloader()))
     assert dm.num_classes == 2 and images.shape[1:] == (3, 16, 16)
     assert dm.train_images == 8 and dm.val_images == 2
 

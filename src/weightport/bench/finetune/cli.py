@@ -38,23 +38,46 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         prog="weightport bench finetune",
         description="Fine-tune baselines: compare weight sources (and random init) under one recipe per protocol.",
     )
-    p.add_argument("sources", nargs="*", default=list(d.sources), help="weight sources, 'scratch' = random init (default: %(default)s)")
-    p.add_argument("--protocols", nargs="+", default=list(d.protocols), help="linear, full, lp-ft (default: %(default)s)")
-    p.add_argument("--seeds", nargs="+", type=int, default=list(d.seeds), help="one run per seed (default: %(default)s)")
-    p.add_argument("--arch", default=d.arch, help="backbone: timm name, 'timm:NAME' or 'torchvision:NAME' (default: %(default)s)")
-    p.add_argument("--dataset", default=d.dataset, help="digits, folder:/path or a directory, torchvision:CIFAR10 (default: %(default)s)")
-    p.add_argument("--train-size", type=int, default=d.train_size, help="training images, 0 = all (default: %(default)s)")
+    p.add_argument(
+        "sources",
+        nargs="*",
+        default=list(d.sources),
+        help="weight sources, 'scratch' = random init (default: %(default)s)",
+    )
+    p.add_argument(
+        "--protocols", nargs="+", default=list(d.protocols), help="linear, full, lp-ft (default: %(default)s)"
+    )
+    p.add_argument(
+        "--seeds", nargs="+", type=int, default=list(d.seeds), help="one run per seed (default: %(default)s)"
+    )
+    p.add_argument(
+        "--arch", default=d.arch, help="backbone: timm name, 'timm:NAME' or 'torchvision:NAME' (default: %(default)s)"
+    )
+    p.add_argument(
+        "--dataset",
+        default=d.dataset,
+        help="digits, folder:/path or a directory, torchvision:CIFAR10 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--train-size", type=int, default=d.train_size, help="training images, 0 = all (default: %(default)s)"
+    )
     p.add_argument("--val-size", type=int, default=d.val_size, help="validation images, 0 = all (default: %(default)s)")
     for flag, (name, kind) in RECIPE_FLAGS.items():
         p.add_argument(flag, dest=f"recipe_{name}", type=kind, default=None, help=f"recipe '{name}' for every protocol")
-    p.add_argument("--devices", type=int, default=d.devices, help="processes (CPU) or GPUs per run (default: %(default)s)")
+    p.add_argument(
+        "--devices", type=int, default=d.devices, help="processes (CPU) or GPUs per run (default: %(default)s)"
+    )
     p.add_argument("--accelerator", default=d.accelerator, help="cpu, gpu or auto (default: %(default)s)")
-    p.add_argument("--strategy", default=d.strategy, help="auto, ddp, ddp_spawn, fsdp (GPUs only) (default: %(default)s)")
+    p.add_argument(
+        "--strategy", default=d.strategy, help="auto, ddp, ddp_spawn, fsdp (GPUs only) (default: %(default)s)"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads per process (default: cores / devices)")
     p.add_argument("--num-workers", type=int, default=d.num_workers, help="DataLoader workers (default: %(default)s)")
     p.add_argument("--max-batches", type=int, default=None, help="cap batches per epoch (smoke tests)")
     p.add_argument("--out", type=Path, default=d.out_dir, help="output directory (default: %(default)s)")
-    p.add_argument("--progress", choices=["rich", "tqdm", "none"], default=d.progress, help="progress bars (default: %(default)s)")
+    p.add_argument(
+        "--progress", choices=["rich", "tqdm", "none"], default=d.progress, help="progress bars (default: %(default)s)"
+    )
     p.add_argument("--show-recipes", action="store_true", help="print the recipes and exit")
     p.add_argument("--verbose", action="store_true", help="keep Lightning's own messages")
     return p

@@ -223,7 +223,7 @@ class TorchvisionDataModule(_SplitDataModule):
 
     def __init__(self, spec: DataSpec, name: str, root: str | Path = "~/.cache/weightport/datasets") -> None:
         super().__init__(spec)
-        self.name = name
+        self.dataset_name = name
         self.root = Path(root).expanduser()
 
     def prepare_data(self) -> None:
@@ -232,16 +232,18 @@ class TorchvisionDataModule(_SplitDataModule):
         from filelock import FileLock
 
         self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.root / f".{self.name}.lock")):
+        with FileLock(str(self.root / f".{self.dataset_name}.lock")):
             for train in (True, False):
                 self._dataset(train, download=True)
 
     def _dataset(self, train: bool, download: bool) -> Any:
         import torchvision.datasets as tvd
 
-        cls = getattr(tvd, self.name, None)
+        cls = getattr(tvd, self.dataset_name, None)
         if cls is None:
-            raise UsageError(f"torchvision has no dataset {self.name!r}", hint="use a class name from torchvision.datasets")
+            raise UsageError(
+                f"torchvision has no dataset {self.dataset_name!r}", hint="use a class name from torchvision.datasets"
+            )
         to_tensor = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
         return cls(str(self.root), train=train, download=download, transform=to_tensor)
 
@@ -272,5 +274,6 @@ def build_datamodule(dataset: str, spec: DataSpec) -> _SplitDataModule:
     if Path(dataset).expanduser().is_dir():
         return ImageFolderDataModule(spec, dataset)
     raise UsageError(
-        f"unknown dataset {dataset!r}", hint=f"use one of {sorted(DATASETS)} (as 'folder:/path', 'torchvision:CIFAR10') or a directory"
+        f"unknown dataset {dataset!r}",
+        hint=f"use one of {sorted(DATASETS)} (as 'folder:/path', 'torchvision:CIFAR10') or a directory",
     )

@@ -35,7 +35,7 @@ def _timm_body(name: str) -> Body:
         raise UsageError(f"timm has no architecture {name!r}", hint="see timm.list_models()") from exc
     cfg = getattr(body, "pretrained_cfg", None) or {}
     stats = (tuple(cfg["mean"]), tuple(cfg["std"])) if "mean" in cfg and "std" in cfg else None
-    return body, int(body.num_features), stats
+    return body, int(body.num_features), stats  # type: ignore[arg-type]  # timm sets an int
 
 
 def _torchvision_body(name: str) -> Body:

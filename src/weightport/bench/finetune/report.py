@@ -97,7 +97,18 @@ def render_table(rows: Sequence[dict[str, Any]], title: str = "fine-tune baselin
     from rich.table import Table
 
     table = Table(title=title)
-    for name in ("source", "protocol", "seeds", "top-1 %", "top-5 %", "val loss", "img/s", "trainable", "coverage", "sha256"):
+    for name in (
+        "source",
+        "protocol",
+        "seeds",
+        "top-1 %",
+        "top-5 %",
+        "val loss",
+        "img/s",
+        "trainable",
+        "coverage",
+        "sha256",
+    ):
         table.add_column(name, justify="left" if name in ("source", "protocol", "sha256") else "right")
     first = {(r["source"], r["protocol"]): r for r in reversed(rows)}
     for entry in summarise(rows):

@@ -114,7 +114,9 @@ class Throughput(L.Callback):
         if not trainer.sanity_checking:
             self._epoch_start += time.perf_counter() - self._val_start
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self.images += len(batch[1]) * trainer.world_size
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -266,5 +268,3 @@ def run_grid(config: BenchConfig, on_result: Callable[[dict[str, Any]], None] | 
                     if on_result is not None:
                         on_result(row)
     return rows
-
-
