@@ -80,6 +80,7 @@ def test_json_states_recipes_runs_and_mean_std_over_seeds(grid: tuple[Path, Path
     assert set(data["recipes"]) == set(PROTOCOLS)
     assert data["recipes"]["lp-ft"]["probe_epochs"] == 1 and data["recipes"]["linear"]["image_size"] == 32
     assert len(data["runs"]) == 12
+    assert data["meta"]["arguments"]["seeds"] == [0, 1] and data["meta"]["arguments"]["recipe_epochs"] == 2
     for entry in data["summary"]:
         tops = [r["top1"] for r in data["runs"] if (r["source"], r["protocol"]) == (entry["source"], entry["protocol"])]
         assert entry["seeds"] == [0, 1]

@@ -7,7 +7,6 @@ import dataclasses
 import logging
 import os
 import platform
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +127,16 @@ def _is_rank_zero() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; 0 on success, 2 on a usage or weightport error (one line and a hint)."""
+    """Parse ``argv`` (default: ``sys.argv[1:]``) and run the benchmark; see :func:`run_from_args`."""
+    return run_from_args(build_parser().parse_args(argv))
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run the benchmark the parsed arguments describe (for a CLI that mounts :func:`build_parser`).
+
+    Returns:
+        0 on success, 2 on a usage or weightport error (printed as one line and a hint).
+    """
     from rich.console import Console
 
     from weightport.bench.finetune.report import render_table, write_all
@@ -137,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns
         console = Console(width=160)
-    args = build_parser().parse_args(argv)
     if not args.verbose:  # the table is the output; Lightning's per-run banners drown it
         for name in ("lightning.pytorch", "lightning.fabric"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -161,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "sources": list(config.sources),
         "protocols": list(config.protocols),
         "seeds": list(config.seeds),
-        "command": "weightport bench finetune " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if not callable(v)},
         "torch": torch.__version__,
         "platform": platform.platform(),
         "threads": torch.get_num_threads(),
