@@ -36,6 +36,7 @@ def test_two_process_ddp_checks_weights_and_reduces_metrics(tmp_path: Path, timm
     assert run["weights_per_rank"] == [run["weights_fingerprint"]] * 2
     # Each rank validated half of the 32 images; the logged count is reduced over both ranks.
     assert run["val_seen"] == 32.0
+    assert run["top1"] * 32 == pytest.approx(round(run["top1"] * 32), abs=1e-4)  # right answers over both halves
     assert 0.0 <= run["top1"] <= 1.0 and run["epochs"] == 2
     # Images/s counts the images of both ranks: 2 epochs x 2 batches x 16 images x 2 ranks.
     assert run["images_per_s"] == pytest.approx(2 * 2 * 16 * 2 / run["train_s"], rel=0.05)

@@ -46,6 +46,8 @@ def test_csv_has_one_row_per_source_protocol_and_seed(grid: tuple[Path, Path]) -
     for r in rows:
         assert 0.0 <= float(r["top1"]) <= 1.0 and 0.0 <= float(r["top5"]) <= 1.0
         assert float(r["top5"]) >= float(r["top1"])
+        # Top-1 is the share of validation images classified right (micro-averaged), k / 32.
+        assert float(r["top1"]) * 32 == pytest.approx(round(float(r["top1"]) * 32), abs=1e-4)
         assert float(r["train_loss"]) > 0 and float(r["val_loss"]) > 0
         assert float(r["images_per_s"]) > 0 and float(r["wall_s"]) > 0
         assert r["epochs"] == "2" and r["val_images"] == "32" and float(r["val_seen"]) == 32.0

@@ -112,8 +112,12 @@ class FineTuner(PretrainedMixin, L.LightningModule):
         # device, and torchmetrics keeps its state defaults outside the module's buffers, where no
         # loader can see them (they stayed on meta and FSDP failed to move them).
         if self.top1 is None:
-            self.top1 = MulticlassAccuracy(num_classes=self.num_classes, top_k=1)
-            self.top5 = MulticlassAccuracy(num_classes=self.num_classes, top_k=5) if self.num_classes > 5 else None
+            self.top1 = MulticlassAccuracy(num_classes=self.num_classes, top_k=1, average="micro")
+            self.top5 = (
+                MulticlassAccuracy(num_classes=self.num_classes, top_k=5, average="micro")
+                if self.num_classes > 5
+                else None
+            )
 
     # --- protocol -------------------------------------------------------------------------------
 
