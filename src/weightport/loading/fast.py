@@ -58,7 +58,8 @@ def _blockers(module: nn.Module) -> str | None:
     for path, sub in module.named_modules():
         for name in getattr(sub, "_non_persistent_buffers_set", ()):
             buf = sub._buffers.get(name)
-            if buf is not None and buf.device == torch.device("meta") and not hasattr(sub, "init_non_persistent_buffers"):
+            rebuildable = hasattr(sub, "init_non_persistent_buffers")
+            if buf is not None and buf.device == torch.device("meta") and not rebuildable:
                 return f"non-persistent buffer {path + '.' if path else ''}{name} cannot be rebuilt"
     return None
 
