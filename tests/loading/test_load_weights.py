@@ -92,7 +92,8 @@ def test_report_to_dict_has_the_documented_fields(tmp_path, pretrained):
     assert {"uri", "path", "format", "sha256", "bytes"} <= set(data["source"])
     assert data["source"]["format"] == "torch" and len(data["source"]["sha256"]) == 64
     record = data["loaded"][0]
-    assert {"source_key", "target_key", "source_shape", "target_shape", "source_dtype", "target_dtype", "ops"} <= set(record)
+    fields = {"source_key", "target_key", "source_shape", "target_shape", "source_dtype", "target_dtype", "ops"}
+    assert fields <= set(record)
     assert {"missing", "unexpected", "reinitialized", "coverage"} <= set(data)
     assert data["reinitialized"] == ["resnet.fc.weight", "resnet.fc.bias"]
     assert 0.9 < data["coverage"] < 1.0

@@ -22,7 +22,6 @@ from weightport.fetch.pinning import check_fetched
 from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Source
 
-
 _RELATIVE_HINT = "write the path relative to the package directory, e.g. pkg:PACKAGE/weights/model.safetensors"
 
 
