@@ -30,8 +30,10 @@ def load_rules(rules: RenameRules | None) -> list[tuple[re.Pattern[str], str]]:
             raise InvalidSourceError(f"cannot read rename rules from {rules}: {exc}",
                                      hint="pass a mapping {regex: replacement} or a JSON file of one") from exc
         rules = data.get("rename", data) if isinstance(data, dict) else data
+    if not isinstance(rules, Mapping):
+        raise InvalidSourceError(f"rename rules must be a mapping {{regex: replacement}}, got {type(rules).__name__}")
     compiled = []
-    for pattern, replacement in dict(rules).items():
+    for pattern, replacement in rules.items():
         try:
             compiled.append((re.compile(pattern), replacement))
         except re.error as exc:

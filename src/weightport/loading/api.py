@@ -75,7 +75,7 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
         try:
             report.verification = _verify(module, report, opened, opts)
         except Exception:
-            module.load_state_dict(snapshot)  # a failed verification leaves the module as it was
+            module.load_state_dict(snapshot or {})  # a failed verification leaves the module as it was
             raise
     _store(conversion, module, the_plan)
     logger.info("%s", report)

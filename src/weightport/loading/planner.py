@@ -133,7 +133,7 @@ def _apply_source_layout(name: str, tensors: dict[str, Any], origin: dict[str, s
     derived: dict[str, tuple[str, str]] = {}  # new key -> (old key, op description)
     for record in records:
         for new in record.target_keys:
-            derived[new] = (record.source_keys[0], record.description)
+            derived[new] = (record.source_keys[0], record.step)
     new_origin, new_ops = {}, {}
     for key in out:
         old, description = derived.get(key, (key, ""))
