@@ -119,8 +119,11 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
     target.eval()
     try:
         with torch.no_grad():
-            out_ref = _first_tensor(reference(x_ref)).float()
-            out = _first_tensor(target(x.to(_dtype_of(target)))).float()
+            # Both run where the target runs, so that both use the same kernels (TF32 on GPUs...).
+            device, dtype = _placement(target)
+            reference.to(device=device, dtype=dtype)
+            out_ref = _first_tensor(reference(x_ref.to(device=device, dtype=dtype))).float().cpu()
+            out = _first_tensor(target(x.to(device=device, dtype=dtype))).float().cpu()
     finally:
         target.train(was_training[1])
     if out.shape != out_ref.shape:
@@ -176,7 +179,9 @@ def _first_tensor(output: Any) -> torch.Tensor:
     raise VerificationError(f"cannot compare a model output of type {type(output).__name__}")
 
 
-def _dtype_of(model: nn.Module) -> torch.dtype:
+def _placement(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Where the model computes (its first parameter's device and dtype)."""
     import torch
 
-    return next((p.dtype for p in model.parameters()), torch.float32)
+    first = next(iter(model.parameters()), None)
+    return (first.device, first.dtype) if first is not None else (torch.device("cpu"), torch.float32)
