@@ -291,6 +291,12 @@ class LoadReport(LoadPlan):
     def _title(self) -> str:
         return "report"
 
+    def _lines(self) -> list[str]:
+        lines = super()._lines()
+        total = self.timings.get("total")
+        lines.insert(1, f"  path: {self.path}" + (f"; {total:.2f}s" if total is not None else ""))
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["timings"] = {k: round(v, 6) for k, v in self.timings.items()}

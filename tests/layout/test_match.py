@@ -49,3 +49,13 @@ def test_many_keys_stay_fast():
     source = [f"blocks.{i}.layer{j}.weight" for i in range(1000) for j in range(5)]
     target = ["model." + k for k in source]
     assert len(match_keys(["module." + k for k in source], target)) == 5000
+
+
+def test_a_foreign_naming_is_left_to_structural_alignment_not_guessed():
+    # Another library's names: a few suffixes coincide (weight/bias of some norm layers) but no
+    # placement explains most of the checkpoint, so nothing is matched by prefix and nothing raises.
+    source = ["_conv_stem.weight", "_bn0.weight", "_bn0.bias", "_blocks.0._bn1.weight", "_blocks.0._bn1.bias",
+              "_fc.weight", "_fc.bias"]
+    target = ["conv_stem.weight", "bn1.weight", "bn1.bias", "bn2.weight", "bn2.bias", "blocks.0.0.conv.weight",
+              "blocks.0.0.bn1.weight", "blocks.0.0.bn1.bias", "classifier.weight", "classifier.bias"]
+    assert match_keys(source, target) == []

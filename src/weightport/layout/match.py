@@ -68,7 +68,10 @@ def match_keys(
                 matches.append(Match(key, key, "exact"))
                 taken.add(key)
     done = {m.source_key for m in matches}
-    first = True
+    # The first prefix pair places the checkpoint as a whole (it must cover at least half of the
+    # keys on one side, and a tie is an error); later pairs place leftovers (a head under another
+    # name) and are skipped rather than guessed when they tie.
+    major = not matches
     while True:
         left_source = [k for k in source if k not in done]
         left_target = [k for k in target if k not in taken]
@@ -78,11 +81,11 @@ def match_keys(
         if best is None:
             break
         (strip, add), count, rivals = best
-        if count < (1 if first else min_group):
+        if major and 2 * count < min(len(left_source), len(left_target)) and into is None:
+            break  # no placement explains most of the checkpoint: leave it to structural alignment
+        if not major and (count < min_group or rivals):
             break
         if rivals:
-            if not first:
-                break  # a leftover that fits several places is left for the report, not guessed
             raise AmbiguousMappingError(
                 f"the checkpoint fits {count} tensors equally well under {add.rstrip('.')!r} and "
                 + ", ".join(repr(r.rstrip(".")) for r in rivals[:5]),
@@ -97,7 +100,7 @@ def match_keys(
                     matches.append(Match(key, dest, how, strip, add))
                     taken.add(dest)
                     done.add(key)
-        first = False
+        major = False
     return matches
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from weightport.loading.apply import apply_plan
+from weightport.loading.fast import FastPathUnavailable, apply_fast, build_on_meta
 from weightport.loading.options import LoadOptions
 from weightport.loading.planner import build_plan
 from weightport.loading.source_io import open_source
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 logger = logging.getLogger("weightport")
+
+M = TypeVar("M", bound="nn.Module")
 
 
 def plan(module: nn.Module, source: SourceLike, *, options: LoadOptions | Mapping[str, Any] | None = None,
@@ -62,6 +65,51 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
     report = LoadReport.from_plan(the_plan, timings=timings, path="copy")
     logger.info("%s", report)
     return report
+
+
+def build_and_load(factory: Callable[[], M], source: SourceLike, *,
+                   options: LoadOptions | Mapping[str, Any] | None = None, **kwargs: Any) -> tuple[M, LoadReport]:
+    """Build a model with ``factory`` and load ``source`` into it, on the fast path when possible.
+
+    The fast path builds the model on the meta device and assigns the checkpoint's tensors (no
+    random initialisation, no second copy); what the checkpoint does not cover gets its module's
+    normal initialisation. Models that cannot take it are built normally and loaded by copy; the
+    report's ``path`` says which ran and why. The RNG state is the same for re-initialisation on
+    both paths, so both give identical models.
+    """
+    import torch
+
+    opts = LoadOptions.build(options, **kwargs)
+    rng = torch.get_rng_state()
+
+    def restore_rng() -> None:
+        torch.set_rng_state(rng)
+
+    t0 = time.perf_counter()
+    opened = open_source(source, opts)
+    t1 = time.perf_counter()
+    module: M | None = None
+    path = "copy"
+    if opts.fast:
+        try:
+            module = build_on_meta(factory)  # type: ignore[assignment]
+            the_plan = build_plan(module, opened, opts)  # type: ignore[arg-type]
+            t2 = time.perf_counter()
+            apply_fast(module, the_plan, check_finite=opts.check_finite, before_init=restore_rng)  # type: ignore[arg-type]
+            path = "assign"
+        except FastPathUnavailable as exc:
+            logger.info("weightport: fast path unavailable, building normally: %s", exc)
+            module, path = None, f"copy (fast path unavailable: {exc})"
+    if module is None:
+        module = factory()
+        the_plan = build_plan(module, opened, opts)
+        t2 = time.perf_counter()
+        apply_plan(module, the_plan, check_finite=opts.check_finite, before_init=restore_rng)
+    t3 = time.perf_counter()
+    timings = {**opened.timings, "plan": t2 - t1, "build_and_apply": t3 - t2, "total": t3 - t0}
+    report = LoadReport.from_plan(the_plan, timings=timings, path=path)
+    logger.info("%s", report)
+    return module, report
 
 
 def read_state_dict(source: SourceLike, *, options: LoadOptions | Mapping[str, Any] | None = None,

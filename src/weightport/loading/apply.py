@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from weightport.errors import NonFiniteWeightsError
@@ -33,14 +34,23 @@ def produce_tensors(plan: LoadPlan, *, check_finite: bool = True) -> dict[str, A
     return tensors
 
 
-def apply_plan(module: nn.Module, plan: LoadPlan, *, check_finite: bool = True, assign: bool = False) -> None:
-    """Load the plan's tensors into ``module`` and re-initialise what the plan names.
+def apply_plan(module: nn.Module, plan: LoadPlan, *, check_finite: bool = True,
+               before_init: Callable[[], None] | None = None) -> None:
+    """Copy the plan's tensors into ``module`` and re-initialise what the plan names.
 
     Nothing in ``module`` changes when the plan would fail or a tensor is refused.
+
+    Args:
+        module: The module to load into.
+        plan: A plan made against ``module``.
+        check_finite: Refuse NaN/Inf weights.
+        before_init: Called once before re-initialising (to set the RNG state).
     """
     plan.check()
     tensors = produce_tensors(plan, check_finite=check_finite)
-    module.load_state_dict(tensors, strict=False, assign=assign)
+    module.load_state_dict(tensors, strict=False)
+    if before_init is not None:
+        before_init()
     reinitialize(module, [r.key for r in plan.reinitialized])
 
 
@@ -50,13 +60,16 @@ def reinitialize(module: nn.Module, keys: list[str]) -> list[str]:
     Returns:
         The module paths that have no ``reset_parameters`` and kept their current values.
     """
+    import torch
+
     kept = []
     owners = dict.fromkeys(parent(k) for k in keys)
     for path in owners:
         owner = module.get_submodule(path) if path else module
         reset = getattr(owner, "reset_parameters", None)
         if callable(reset):
-            reset()
+            with torch.no_grad():
+                reset()
         else:
             kept.append(path)
     return kept

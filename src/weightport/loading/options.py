@@ -41,6 +41,8 @@ class LoadOptions:
         min_coverage: Fail when less than this fraction of the model's parameters is loaded.
         allow_globals: Extra ``"module.Class"`` globals a pickle may hold (classes you trust).
         fetch: Cache, offline and timeout options for fetching the source.
+        fast: When building a model (``from_pretrained``), build it on the meta device and place the
+            checkpoint's memory-mapped tensors without a copy; ``False`` builds normally and copies.
     """
 
     into: str | None = None
@@ -58,6 +60,7 @@ class LoadOptions:
     min_coverage: float | None = None
     allow_globals: tuple[str, ...] = ()
     fetch: FetchOptions = field(default_factory=FetchOptions)
+    fast: bool = True
 
     @classmethod
     def build(cls, options: LoadOptions | Mapping[str, Any] | None = None, **kwargs: Any) -> LoadOptions:

@@ -1,0 +1,134 @@
+"""The fast path: build the model on the meta device, place checkpoint tensors without a copy.
+
+A normal build randomly initialises every parameter (most of the time of a naive load) and then
+``load_state_dict`` copies the checkpoint over it (a second copy in memory). Here the model is built
+under ``torch.device("meta")`` (no memory, no init), the checkpoint tensors — memory-mapped from the
+file and already in the target dtype — are *assigned* as the parameters, and only what the
+checkpoint does not cover is materialised and given its module's normal initialisation.
+
+When a model cannot take this path (tied parameters, non-persistent buffers nothing can rebuild,
+a module without ``reset_parameters`` holding uncovered weights, a constructor that fails on meta),
+the caller builds it normally and copies; the report says which path ran and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from weightport.loading.apply import produce_tensors
+from weightport.report import LoadPlan
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+class FastPathUnavailable(Exception):
+    """Internal signal: this model must take the slow path (the message says why)."""
+
+
+def build_on_meta(factory: Callable[[], nn.Module]) -> nn.Module:
+    """Call ``factory`` with every tensor created on the meta device (no memory, no initialisation).
+
+    Raises:
+        FastPathUnavailable: The constructor failed on meta, or made real tensors anyway.
+    """
+    import torch
+
+    try:
+        with torch.device("meta"):
+            module = factory()
+    except Exception as exc:  # any constructor that needs real values
+        raise FastPathUnavailable(f"the model cannot be built on the meta device ({type(exc).__name__}: {exc})")\
+            from exc
+    blockers = _blockers(module)
+    if blockers:
+        raise FastPathUnavailable(blockers)
+    return module
+
+
+def _blockers(module: nn.Module) -> str | None:
+    import torch
+
+    seen: dict[int, str] = {}
+    for name, param in module.named_parameters(remove_duplicate=False):
+        if id(param) in seen:
+            return f"tied parameters ({seen[id(param)]} and {name})"
+        seen[id(param)] = name
+    for path, sub in module.named_modules():
+        for name in getattr(sub, "_non_persistent_buffers_set", ()):
+            buf = sub._buffers.get(name)
+            if buf is not None and buf.device == torch.device("meta") and not hasattr(sub, "init_non_persistent_buffers"):
+                return f"non-persistent buffer {path + '.' if path else ''}{name} cannot be rebuilt"
+    return None
+
+
+def apply_fast(module: nn.Module, plan: LoadPlan, *, check_finite: bool = True,
+               before_init: Callable[[], None] | None = None) -> None:
+    """Assign the plan's tensors to a meta-built ``module`` and initialise everything else.
+
+    Args:
+        module: A model built with :func:`build_on_meta`.
+        plan: The plan, made against ``module``.
+        check_finite: Refuse NaN/Inf weights.
+        before_init: Called once before the first initialisation (to set the RNG state).
+
+    Raises:
+        FastPathUnavailable: Something uncovered has no way to be initialised.
+    """
+    plan.check()
+    tensors = produce_tensors(plan, check_finite=check_finite)
+    _check_initialisable(module, set(tensors))
+    module.load_state_dict(tensors, strict=False, assign=True)
+    if before_init is not None:
+        before_init()
+    _materialise_rest(module)
+
+
+def _direct_meta(sub: nn.Module) -> list[tuple[str, Any]]:
+    tensors = list(sub._parameters.items()) + list(sub._buffers.items())
+    return [(n, t) for n, t in tensors if t is not None and t.is_meta]
+
+
+def _check_initialisable(module: nn.Module, loaded: set[str]) -> None:
+    for path, sub in module.named_modules():
+        prefix = f"{path}." if path else ""
+        uncovered = [n for n, _ in _direct_meta(sub) if prefix + n not in loaded
+                     and n not in getattr(sub, "_non_persistent_buffers_set", ())]
+        if uncovered and not callable(getattr(sub, "reset_parameters", None)):
+            raise FastPathUnavailable(
+                f"{prefix}{uncovered[0]} is not in the checkpoint and {type(sub).__name__} has no reset_parameters()"
+            )
+
+
+def _materialise_rest(module: nn.Module) -> None:
+    """Give every tensor still on meta real memory and its module's normal initialisation."""
+    import torch
+    from torch import nn
+
+    for _, sub in module.named_modules():
+        pending = _direct_meta(sub)
+        if not pending:
+            continue
+        # reset_parameters() initialises all of a module's tensors: park the loaded ones meanwhile.
+        loaded = {n: t for n, t in list(sub._parameters.items()) + list(sub._buffers.items())
+                  if t is not None and not t.is_meta}
+        for name, tensor in list(sub._parameters.items()):
+            if tensor is not None:
+                sub._parameters[name] = nn.Parameter(torch.empty_like(tensor, device="cpu"),
+                                                     requires_grad=tensor.requires_grad)
+        for name, tensor in list(sub._buffers.items()):
+            if tensor is not None:
+                sub._buffers[name] = torch.empty_like(tensor, device="cpu")
+        reset = getattr(sub, "reset_parameters", None)
+        if callable(reset):
+            with torch.no_grad():
+                reset()
+        rebuild = getattr(sub, "init_non_persistent_buffers", None)
+        if callable(rebuild):
+            rebuild()
+        for name, tensor in loaded.items():
+            if name in sub._parameters:
+                sub._parameters[name] = tensor
+            else:
+                sub._buffers[name] = tensor
