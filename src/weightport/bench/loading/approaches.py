@@ -35,6 +35,28 @@ class Task:
     path: Path | None  # the checkpoint file in ``fmt``
     hub_dir: Path | None = None  # the huggingface_hub directory (model.safetensors + config.json)
 
+    @property
+    def file(self) -> Path:
+        """The checkpoint file.
+
+        Raises:
+            UsageError: The task has none (an approach that reads no file was given one to read).
+        """
+        if self.path is None:
+            raise UsageError(f"no checkpoint file for {self.arch}", hint="run this approach with a format")
+        return self.path
+
+    @property
+    def hub(self) -> Path:
+        """The huggingface_hub directory.
+
+        Raises:
+            UsageError: The task has none.
+        """
+        if self.hub_dir is None:
+            raise UsageError(f"no huggingface_hub directory for {self.arch}", hint="write the fixture first")
+        return self.hub_dir
+
 
 @dataclass(frozen=True)
 class Approach:
@@ -90,7 +112,7 @@ def load_naive(task: Task) -> nn.Module:
     import torch
 
     model = _build(task.arch)
-    return _load_strict(model, _user_state_dict(torch.load(task.path, map_location="cpu")))
+    return _load_strict(model, _user_state_dict(torch.load(task.file, map_location="cpu")))
 
 
 @approach("mmap", label="build + torch.load(mmap=True, weights_only=True) + load_state_dict", formats=PICKLES)
@@ -98,7 +120,7 @@ def load_mmap(task: Task) -> nn.Module:
     import torch
 
     model = _build(task.arch)
-    obj = torch.load(task.path, map_location="cpu", mmap=True, weights_only=True)
+    obj = torch.load(task.file, map_location="cpu", mmap=True, weights_only=True)
     return _load_strict(model, _user_state_dict(obj))
 
 
@@ -108,17 +130,17 @@ def load_safetensors(task: Task) -> nn.Module:
     from safetensors.torch import load_file
 
     model = _build(task.arch)
-    return _load_strict(model, load_file(str(task.path)))
+    return _load_strict(model, load_file(str(task.file)))
 
 
 @approach("timm", label="timm.create_model(pretrained=True, pretrained_cfg_overlay=dict(file=...))")
 def load_timm(task: Task) -> nn.Module:
     import timm
 
-    return timm.create_model(task.arch, pretrained=True, pretrained_cfg_overlay={"file": str(task.path)})
+    return timm.create_model(task.arch, pretrained=True, pretrained_cfg_overlay={"file": str(task.file)})
 
 
-def _hub_class() -> type:
+def _hub_class() -> Any:
     import timm
     from huggingface_hub import PyTorchModelHubMixin
     from torch import nn
@@ -134,11 +156,11 @@ def _hub_class() -> type:
 @approach("hf-mixin", label="huggingface_hub PyTorchModelHubMixin.from_pretrained(dir)",
           formats=frozenset({"safetensors"}), imports=(*_TORCH_TIMM, "huggingface_hub"))
 def load_hf_mixin(task: Task) -> nn.Module:
-    hub = _hub_class().from_pretrained(str(task.hub_dir))
+    hub = _hub_class().from_pretrained(str(task.hub))
     return hub.model
 
 
-def _wrapper_class() -> type:
+def _wrapper_class() -> Any:
     import timm
     from torch import nn
 
@@ -155,7 +177,7 @@ def _wrapper_class() -> type:
 @approach("weightport", label="weightport: Wrapper.from_pretrained(path)", group="weightport",
           imports=(*_TORCH_TIMM, "weightport.mixin", "weightport.loading.api"))
 def load_weightport(task: Task) -> nn.Module:
-    wrapper = _wrapper_class().from_pretrained(task.path, arch=task.arch)
+    wrapper = _wrapper_class().from_pretrained(task.file, arch=task.arch)
     return wrapper.model
 
 
@@ -165,13 +187,13 @@ def load_weightport_existing(task: Task) -> nn.Module:
     from weightport.loading.api import load_weights
 
     model = _build(task.arch)
-    load_weights(model, task.path)
+    load_weights(model, task.file)
     return model
 
 
 @approach("read-bytes", label="floor: read the file's bytes into memory", group="floor", imports=(), check="bytes")
 def read_bytes(task: Task) -> bytearray:
-    path = Path(str(task.path))
+    path = task.file
     buf = bytearray(path.stat().st_size)
     with path.open("rb", buffering=0) as f:
         view = memoryview(buf)

@@ -27,8 +27,14 @@ from weightport.bench.loading.fixtures import load_fixture  # noqa: E402
 from weightport.errors import VerificationError  # noqa: E402
 
 
-def run(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run the load ``spec`` describes and return its measurements (``status`` ok, wrong or error)."""
+def run(spec: dict[str, Any], start: float | None = None) -> dict[str, Any]:
+    """Run the load ``spec`` describes and return its measurements (``status`` ok, wrong or error).
+
+    Args:
+        spec: ``approach``, ``root`` (the fixture's directory) and ``fmt``.
+        start: When the clock of ``import_s`` started (default: when this process started importing).
+    """
+    start = _START if start is None else start
     record: dict[str, Any] = {"status": "error", "error": None}
     try:
         app = get(spec["approach"])
@@ -39,7 +45,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             importlib.import_module(module)
         t_imported = time.perf_counter()
         # import_s counts this module's own (standard-library) imports too; the approach's imports dominate.
-        record.update(import_s=t_imported - _START, approach_import_s=t_imported - t_imports,
+        record.update(import_s=t_imported - start, approach_import_s=t_imported - t_imports,
                       rss_base_mib=memory.rss_mib(), anon_base_mib=memory.anon_mib())
         result = app.load(task)
         t_loaded = time.perf_counter()

@@ -38,6 +38,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--name", default="loading", help="file name stem of the results (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="OMP/MKL threads of each child (default: unset)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before a run counts as failed")
+    parser.add_argument("--inline", action="store_true",
+                        help="run every approach in this process instead of fresh ones: a quick check that "
+                        "they all work; the numbers mean nothing")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     return parser
 
@@ -45,7 +48,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def _progress(done: int, total: int, job: Any, record: dict[str, Any]) -> None:
     after = record.get("after_imports_s")
     timing = f"{record.get('wall_s', 0):.2f} s whole, {after:.3f} s after imports" if after is not None else ""
-    status = record["status"] if record["status"] == "ok" else f"{record['status']}: {record.get('error')}"
+    first_line = (record.get("error") or "").strip().split("\n", 1)[0]
+    status = record["status"] if record["status"] == "ok" else f"{record['status']}: {first_line}"
     logger.info("[%d/%d] %s %s %s", done, total, job.key, timing, status)
 
 
@@ -54,15 +58,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from weightport.bench.loading.fixtures import ensure_fixture
     from weightport.bench.loading.machine import describe_machine
     from weightport.bench.loading.report import build_document, write_results
-    from weightport.bench.loading.runner import plan_jobs, run_jobs
+    from weightport.bench.loading.runner import Launch, child_env, plan_jobs, run_jobs
 
     machine = describe_machine()
     fixtures = {arch: ensure_fixture(arch, args.workdir) for arch in args.models}
     jobs = plan_jobs(args.models, args.formats, args.approaches)
-    results = run_jobs(jobs, fixtures, repeat=args.repeat, timeout=args.timeout, threads=args.threads,
-                       progress=None if args.quiet else _progress)
+    launcher = "inline" if args.inline else "subprocess"
+    results = run_jobs(jobs, fixtures, repeat=args.repeat, launch=Launch(child_env(args.threads), args.timeout),
+                       launcher=launcher, progress=None if args.quiet else _progress)
     settings = {"models": args.models, "formats": args.formats, "approaches": args.approaches,
-                "repeat": args.repeat, "threads": args.threads, "workdir": str(args.workdir)}
+                "repeat": args.repeat, "threads": args.threads, "workdir": str(args.workdir), "launcher": launcher}
     document = build_document(results, fixtures, machine=machine, settings=settings)
     md, js = write_results(document, args.out_dir, args.name)
     document["written"] = [str(md), str(js)]

@@ -154,7 +154,8 @@ def _write(arch: str, root: Path) -> dict[str, Any]:
     _replace(root / FILES["pth"], lambda p: torch.save(state, p))
     _replace(root / FILES["ckpt"], lambda p: torch.save(ckpt, p))
     hub = root / HUB_DIR
-    _replace(hub / "model.safetensors", lambda p: save_file({LIGHTNING_PREFIX + k: v for k, v in state.items()}, str(p)))
+    hub_state = {LIGHTNING_PREFIX + k: v for k, v in state.items()}  # HubNet holds the timm model as .model
+    _replace(hub / "model.safetensors", lambda p: save_file(hub_state, str(p)))
     _replace(hub / "config.json", lambda p: p.write_text(json.dumps({"arch": arch})))
     files = {fmt: root / name for fmt, name in FILES.items()} | {"hub": hub / "model.safetensors"}
     manifest = {

@@ -10,7 +10,14 @@ MIB = 1024 * 1024
 
 
 def peak_rss_mib() -> float:
-    """The process's peak resident set size so far (``getrusage`` ``ru_maxrss``), in MiB."""
+    """The peak resident set size of this process image so far, in MiB.
+
+    Linux's ``VmHWM`` where there is one: ``getrusage``'s ``ru_maxrss`` survives ``exec``, so a
+    child spawned by a large parent (vfork, or fork then exec) starts with the parent's peak.
+    """
+    hwm = _proc_field(Path("/proc/self/status"), "VmHWM")
+    if hwm is not None:
+        return hwm
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return maxrss / MIB if sys.platform == "darwin" else maxrss / 1024

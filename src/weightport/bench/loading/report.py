@@ -168,6 +168,8 @@ def _machine_markdown(machine: Mapping[str, Any], settings: Mapping[str, Any]) -
         f"- Date: {machine['date']}; load average at start: {machine['load_average_at_start']}\n"
         f"- Runs: {settings['repeat']} per approach (median shown), alternating, each in a fresh process; "
         f"threads: {settings.get('threads') or 'default'}; files warm in the page cache\n"
+        + ("- **Inline run** (every approach in one process, to check that they work): the numbers mean nothing\n"
+           if settings.get("launcher") == "inline" else "")
     )
 
 
@@ -178,8 +180,9 @@ How to read it:
   imports included. **after imports**: loading plus touching one byte of every page of every
   tensor (so a lazy, mmapped load pays for its reads here); **imports**: what the child imported
   before the clock for loading started (torch, timm and the approach's own library).
-- **peak RSS**: `ru_maxrss` of the child. **above baseline**: peak RSS minus the RSS right after
-  imports, i.e. what the load itself cost; **×checkpoint**: that divided by the file's size.
+- **peak RSS**: the child's `VmHWM` (not `ru_maxrss`, which keeps the parent's peak across `exec`).
+  **above baseline**: peak RSS minus the RSS right after imports, i.e. what the load itself cost;
+  **×checkpoint**: that divided by the file's size.
   Pages of a mmapped file count in RSS but are shared and reclaimable: **private at end** is the
   anonymous (private) memory the child holds at the end above its baseline.
 - **floor**: reading the file's bytes into memory plus building the model on the meta device,

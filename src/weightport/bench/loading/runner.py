@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import weightport
-from weightport.bench.loading.approaches import APPROACHES, Approach
+from weightport.bench.loading.approaches import APPROACHES
 from weightport.bench.loading.fixtures import Fixture
 
 logger = logging.getLogger("weightport.bench")
@@ -111,31 +111,57 @@ def child_env(threads: int | None = None) -> dict[str, str]:
     return env
 
 
-def run_once(job: Job, fixture: Fixture, *, env: Mapping[str, str], timeout: float,
-             python: str = sys.executable) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Launch:
+    """How runs are started: the child's environment, its time limit and its interpreter."""
+
+    env: Mapping[str, str]
+    timeout: float = 900.0
+    python: str = sys.executable
+
+
+def _spec(job: Job, fixture: Fixture) -> dict[str, Any]:
+    return {"approach": job.approach, "root": str(fixture.root), "fmt": job.fmt}
+
+
+def run_subprocess(job: Job, fixture: Fixture, launch: Launch) -> dict[str, Any]:
     """Run ``job`` once in a fresh ``python -m`` process and return its measurements.
 
     ``wall_s`` is the whole process, from spawn to exit; the rest the child measures itself.
     """
-    spec = {"approach": job.approach, "root": str(fixture.root), "fmt": job.fmt}
     with tempfile.TemporaryDirectory(prefix="wp-bench-") as tmp:
         out = Path(tmp) / "record.json"
-        cmd = [python, "-m", CHILD_MODULE, json.dumps(spec), str(out)]
+        cmd = [launch.python, "-m", CHILD_MODULE, json.dumps(_spec(job, fixture)), str(out)]
         t0 = time.perf_counter()
         try:
-            proc = subprocess.run(cmd, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  timeout=timeout, check=False)
+            proc = subprocess.run(cmd, env=dict(launch.env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  timeout=launch.timeout, check=False)
         except subprocess.TimeoutExpired:
-            return {"status": "timeout", "error": f"did not finish within {timeout:.0f} s"}
+            return {"status": "timeout", "error": f"did not finish within {launch.timeout:.0f} s"}
         wall = time.perf_counter() - t0
         if not out.is_file():
             tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             return {"status": "crash", "error": f"exit {proc.returncode}: {tail[0][:300]}", "wall_s": wall}
         record: dict[str, Any] = json.loads(out.read_text())
-    record["wall_s"] = wall
-    record["returncode"] = proc.returncode
-    _derive(record)
+    record.update(wall_s=wall, returncode=proc.returncode)
     return record
+
+
+def run_inline(job: Job, fixture: Fixture, launch: Launch) -> dict[str, Any]:
+    """Run ``job`` in this process: only to check that every approach works (tests); the numbers
+    mean nothing, since imports are shared and memory is this process's."""
+    from weightport.bench.loading.child import run
+
+    t0 = time.perf_counter()
+    record = run(_spec(job, fixture), start=t0)
+    record["wall_s"] = time.perf_counter() - t0
+    return record
+
+
+LAUNCHERS: dict[str, Callable[[Job, Fixture, Launch], dict[str, Any]]] = {
+    "subprocess": run_subprocess,
+    "inline": run_inline,
+}
 
 
 def _derive(record: dict[str, Any]) -> None:
@@ -155,16 +181,23 @@ def _rotated(jobs: list[Job], round_index: int) -> list[Job]:
     return jobs[start:] + jobs[:start]
 
 
-def run_jobs(jobs: list[Job], fixtures: Mapping[str, Fixture], *, repeat: int, timeout: float = 900.0,
-             threads: int | None = None, python: str = sys.executable,
+def run_jobs(jobs: list[Job], fixtures: Mapping[str, Fixture], *, repeat: int, launch: Launch | None = None,
+             launcher: str = "subprocess",
              progress: Callable[[int, int, Job, dict[str, Any]], None] | None = None) -> list[JobResult]:
-    """Run every job ``repeat`` times, alternating, and return the results in ``jobs`` order."""
+    """Run every job ``repeat`` times, alternating, and return the results in ``jobs`` order.
+
+    Args:
+        launcher: ``subprocess`` (each run in a fresh process: the benchmark) or ``inline`` (in this
+            process: a quick check that every approach works, with meaningless numbers).
+    """
     results = {job: JobResult(job) for job in jobs}
-    env = child_env(threads)
+    launch = launch or Launch(child_env())
+    start = LAUNCHERS[launcher]
     total, done = len(jobs) * repeat, 0
     for round_index in range(repeat):
         for job in _rotated(jobs, round_index):
-            record = run_once(job, fixtures[job.arch], env=env, timeout=timeout, python=python)
+            record = start(job, fixtures[job.arch], launch)
+            _derive(record)
             record["round"] = round_index
             results[job].runs.append(record)
             done += 1
@@ -173,6 +206,3 @@ def run_jobs(jobs: list[Job], fixtures: Mapping[str, Fixture], *, repeat: int, t
     return [results[job] for job in jobs]
 
 
-def describe(approach: Approach) -> dict[str, Any]:
-    """What the report says about an approach."""
-    return {"name": approach.name, "label": approach.label, "group": approach.group}
