@@ -59,6 +59,14 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Loaded:
+    """What an approach loaded, with notes for the report (which path weightport took, its timings)."""
+
+    result: Any
+    notes: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Approach:
     """A way of loading weights, as the benchmark runs it."""
 
@@ -68,7 +76,7 @@ class Approach:
     formats: frozenset[str] | None  # None: the approach never reads a checkpoint; run once per model
     imports: tuple[str, ...]
     check: str  # a key of checks.CHECKS
-    load: Callable[[Task], Any]
+    load: Callable[[Task], Any]  # returns the loaded result, or a Loaded with notes
 
 
 APPROACHES: dict[str, Approach] = {}
@@ -160,6 +168,10 @@ def load_hf_mixin(task: Task) -> nn.Module:
     return hub.model
 
 
+def _report_notes(report: Any) -> dict[str, Any]:
+    return {"path": getattr(report, "path", None), "timings": dict(getattr(report, "timings", {}) or {})}
+
+
 def _wrapper_class() -> Any:
     import timm
     from torch import nn
@@ -176,19 +188,18 @@ def _wrapper_class() -> Any:
 
 @approach("weightport", label="weightport: Wrapper.from_pretrained(path)", group="weightport",
           imports=(*_TORCH_TIMM, "weightport.mixin", "weightport.loading.api"))
-def load_weightport(task: Task) -> nn.Module:
+def load_weightport(task: Task) -> Loaded:
     wrapper = _wrapper_class().from_pretrained(task.file, arch=task.arch)
-    return wrapper.model
+    return Loaded(wrapper.model, _report_notes(wrapper.weightport_report))
 
 
 @approach("weightport-into-existing", label="weightport: build + load_weights(model, path)", group="weightport",
           imports=(*_TORCH_TIMM, "weightport.loading.api"))
-def load_weightport_existing(task: Task) -> nn.Module:
+def load_weightport_existing(task: Task) -> Loaded:
     from weightport.loading.api import load_weights
 
     model = _build(task.arch)
-    load_weights(model, task.file)
-    return model
+    return Loaded(model, _report_notes(load_weights(model, task.file)))
 
 
 @approach("read-bytes", label="floor: read the file's bytes into memory", group="floor", imports=(), check="bytes")

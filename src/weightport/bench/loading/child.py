@@ -21,7 +21,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from weightport.bench.loading import memory  # noqa: E402
-from weightport.bench.loading.approaches import get  # noqa: E402
+from weightport.bench.loading.approaches import Loaded, get  # noqa: E402
 from weightport.bench.loading.checks import CHECKS  # noqa: E402
 from weightport.bench.loading.fixtures import load_fixture  # noqa: E402
 from weightport.errors import VerificationError  # noqa: E402
@@ -49,6 +49,9 @@ def run(spec: dict[str, Any], start: float | None = None) -> dict[str, Any]:
                       rss_base_mib=memory.rss_mib(), anon_base_mib=memory.anon_mib())
         result = app.load(task)
         t_loaded = time.perf_counter()
+        if isinstance(result, Loaded):
+            record["notes"] = result.notes
+            result = result.result
         check.touch(result)
         t_touched = time.perf_counter()
         record.update(load_s=t_loaded - t_imported, touch_s=t_touched - t_loaded)

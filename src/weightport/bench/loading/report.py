@@ -47,7 +47,7 @@ def _row(result: JobResult, floor: Mapping[str, float | None], nbytes: int) -> d
     return {
         "approach": app.name, "label": app.label, "group": app.group, "status": result.status,
         "error": result.error, "runs": len(result.runs), "ok_runs": len(result.ok_runs),
-        "median": median, "ratio_to_floor": ratios,
+        "median": median, "ratio_to_floor": ratios, "notes": result.notes,
     }
 
 
@@ -131,7 +131,15 @@ def _table_markdown(table: Mapping[str, Any]) -> str:
         f"| {_num(floor['import_s'], 2)} | {_num(floor['peak_rss_mib'], 0)} | {_num(floor['above_base_mib'], 0)} "
         f"| {_num(per_ckpt, 2)} | {_num(floor['anon_above_base_mib'], 0)} | |\n"
     )
+    lines.extend(_notes_markdown(row) for row in table["rows"] if row.get("notes"))
     return "".join(lines)
+
+
+def _notes_markdown(row: Mapping[str, Any]) -> str:
+    notes = row["notes"]
+    timings = ", ".join(f"{k} {v:.3f} s" for k, v in (notes.get("timings") or {}).items())
+    path = notes.get("path")
+    return f"\n`{row['approach']}` took the `{path}` path" + (f"; its own timings: {timings}" if timings else "") + "\n"
 
 
 def _summary_markdown(tables: Sequence[Mapping[str, Any]]) -> str:

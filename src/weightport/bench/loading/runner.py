@@ -70,6 +70,11 @@ class JobResult:
         failed = [r for r in self.runs if r["status"] != "ok"]
         return failed[0].get("error") if failed else None
 
+    @property
+    def notes(self) -> dict[str, Any]:
+        """The notes of the first run that loaded the right weights (empty when none has any)."""
+        return next((r["notes"] for r in self.ok_runs if r.get("notes")), {})
+
     def median(self, metric: str) -> float | None:
         """The median of ``metric`` over the runs that loaded the right weights (None without any)."""
         values = [r[metric] for r in self.ok_runs if r.get(metric) is not None]
