@@ -123,3 +123,14 @@ def test_fixture_is_written_once_and_reused(workdir: Path) -> None:
     assert manifest.stat().st_mtime_ns == before
     assert fixture.nbytes("pth") == fixture.path("pth").stat().st_size
     assert (fixture.hub_dir / "config.json").is_file()
+
+
+def test_time_budget_stops_before_a_round_that_would_overrun(workdir: Path) -> None:
+    fixture = ensure_fixture(ARCH, workdir)
+    jobs = plan_jobs([ARCH], ["pth", "ckpt"], ["read-bytes"])
+
+    unlimited = run_jobs(jobs, {ARCH: fixture}, repeat=3, launcher="inline")
+    budgeted = run_jobs(jobs, {ARCH: fixture}, repeat=3, launcher="inline", time_budget=0.0)
+
+    assert [len(r.runs) for r in unlimited] == [3, 3]
+    assert [len(r.runs) for r in budgeted] == [1, 1]  # the first round always runs, and is never cut

@@ -31,6 +31,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--approaches", nargs="+", default=list(APPROACHES), choices=list(APPROACHES),
                         metavar="NAME", help=f"approaches to run (default: all: {', '.join(APPROACHES)})")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each approach; medians are reported")
+    parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                        help="start another round of runs only if it should end within this many seconds "
+                        "(the first round always runs)")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                         help="where the checkpoints are written and reused (default: %(default)s)")
     parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results"),
@@ -65,9 +68,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     jobs = plan_jobs(args.models, args.formats, args.approaches)
     launcher = "inline" if args.inline else "subprocess"
     results = run_jobs(jobs, fixtures, repeat=args.repeat, launch=Launch(child_env(args.threads), args.timeout),
-                       launcher=launcher, progress=None if args.quiet else _progress)
+                       launcher=launcher, time_budget=args.time_budget, progress=None if args.quiet else _progress)
     settings = {"models": args.models, "formats": args.formats, "approaches": args.approaches,
-                "repeat": args.repeat, "threads": args.threads, "workdir": str(args.workdir), "launcher": launcher}
+                "repeat": args.repeat, "rounds_run": max((len(r.runs) for r in results), default=0),
+                "time_budget_s": args.time_budget, "threads": args.threads, "workdir": str(args.workdir),
+                "launcher": launcher}
     document = build_document(results, fixtures, machine=machine, settings=settings)
     md, js = write_results(document, args.out_dir, args.name)
     document["written"] = [str(md), str(js)]

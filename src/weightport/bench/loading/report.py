@@ -174,7 +174,8 @@ def _machine_markdown(machine: Mapping[str, Any], settings: Mapping[str, Any]) -
         f"{machine['ram_gib']} GiB RAM, {machine['os']}, Python {machine['python']}\n"
         f"- Packages: {packages}\n"
         f"- Date: {machine['date']}; load average at start: {machine['load_average_at_start']}\n"
-        f"- Runs: {settings['repeat']} per approach (median shown), alternating, each in a fresh process; "
+        f"- Runs: {settings.get('rounds_run', settings['repeat'])} per approach (median shown), alternating, "
+        "each in a fresh process; "
         f"threads: {settings.get('threads') or 'default'}; files warm in the page cache\n"
         + ("- **Inline run** (every approach in one process, to check that they work): the numbers mean nothing\n"
            if settings.get("launcher") == "inline" else "")

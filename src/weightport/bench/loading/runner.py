@@ -187,19 +187,29 @@ def _rotated(jobs: list[Job], round_index: int) -> list[Job]:
 
 
 def run_jobs(jobs: list[Job], fixtures: Mapping[str, Fixture], *, repeat: int, launch: Launch | None = None,
-             launcher: str = "subprocess",
+             launcher: str = "subprocess", time_budget: float | None = None,
              progress: Callable[[int, int, Job, dict[str, Any]], None] | None = None) -> list[JobResult]:
     """Run every job ``repeat`` times, alternating, and return the results in ``jobs`` order.
 
     Args:
         launcher: ``subprocess`` (each run in a fresh process: the benchmark) or ``inline`` (in this
             process: a quick check that every approach works, with meaningless numbers).
+        time_budget: Seconds; after the first round, a round starts only when it is expected (from
+            the previous one) to end within the budget. Rounds are never cut, so every job keeps
+            the same number of runs.
     """
     results = {job: JobResult(job) for job in jobs}
     launch = launch or Launch(child_env())
     start = LAUNCHERS[launcher]
     total, done = len(jobs) * repeat, 0
+    t_start, last_round = time.perf_counter(), 0.0
     for round_index in range(repeat):
+        elapsed = time.perf_counter() - t_start
+        if round_index and time_budget is not None and elapsed + last_round > time_budget:
+            logger.info("stopping after %d round(s): another would end past the %.0f s budget", round_index,
+                        time_budget)
+            break
+        t_round = time.perf_counter()
         for job in _rotated(jobs, round_index):
             record = start(job, fixtures[job.arch], launch)
             _derive(record)
@@ -208,6 +218,7 @@ def run_jobs(jobs: list[Job], fixtures: Mapping[str, Fixture], *, repeat: int, l
             done += 1
             if progress is not None:
                 progress(done, total, job, record)
+        last_round = time.perf_counter() - t_round
     return [results[job] for job in jobs]
 
 
