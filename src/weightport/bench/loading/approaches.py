@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from weightport.errors import UsageError
+from weightport.errors import DuplicateRegistrationError, UsageError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -90,7 +90,8 @@ def approach(name: str, *, label: str, group: str = "baseline", formats: frozens
 
     def register(fn: Callable[[Task], Any]) -> Callable[[Task], Any]:
         if name in APPROACHES:
-            raise ValueError(f"approach {name!r} is already registered")
+            raise DuplicateRegistrationError(f"loading approach {name!r} is already registered",
+                                             hint="give the new approach another name")
         APPROACHES[name] = Approach(name, label, group, formats, imports, check, fn)
         return fn
 
