@@ -15,6 +15,7 @@ from typing import Any
 from weightport.bench.loading.approaches import APPROACHES
 from weightport.bench.loading.fixtures import Fixture
 from weightport.bench.loading.runner import JobResult
+from weightport.bench.loading.targets import judge, targets_markdown, usual_recipe
 
 MIB = 1024 * 1024
 READ, META = "read-bytes", "meta-build"
@@ -73,6 +74,7 @@ def build_tables(results: Sequence[JobResult], fixtures: Mapping[str, Fixture]) 
 def build_document(results: Sequence[JobResult], fixtures: Mapping[str, Fixture], *, machine: Mapping[str, Any],
                    settings: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the benchmark measured, as a JSON-serialisable document."""
+    tables = build_tables(results, fixtures)
     return {
         "machine": dict(machine),
         "settings": dict(settings),
@@ -82,7 +84,8 @@ def build_document(results: Sequence[JobResult], fixtures: Mapping[str, Fixture]
                    "bytes": {fmt: f.nbytes(fmt) for fmt in ("safetensors", "pth", "ckpt")}}
             for arch, f in fixtures.items()
         },
-        "tables": build_tables(results, fixtures),
+        "tables": tables,
+        "targets": [vars(v) for v in judge(tables)],
         "runs": [{"job": r.job.key, **run} for r in results for run in r.runs],
     }
 
@@ -145,14 +148,14 @@ def _notes_markdown(row: Mapping[str, Any]) -> str:
 def _summary_markdown(tables: Sequence[Mapping[str, Any]]) -> str:
     lines = [
         "| model | format | checkpoint MiB | floor after imports s | weightport after imports s (×floor) "
-        "| naive ÷ weightport | weightport above baseline ÷ checkpoint | fastest other approach |\n",
+        "| usual recipe ÷ weightport | weightport above baseline ÷ checkpoint | fastest other approach |\n",
         "|---|---|---:|---:|---:|---:|---:|---|\n",
     ]
     for t in tables:
         rows = {row["approach"]: row for row in t["rows"]}
         wp = rows.get("weightport")
         wp_after = wp["median"]["after_imports_s"] if wp else None
-        naive = rows.get("naive") or rows.get("safetensors")
+        naive = rows.get(usual_recipe(t["format"]))
         naive_after = naive["median"]["after_imports_s"] if naive else None
         others = [row for row in t["rows"] if row["group"] == "baseline" and row["median"]["after_imports_s"]]
         best = min(others, key=lambda row: row["median"]["after_imports_s"], default=None)
@@ -194,6 +197,8 @@ How to read it:
   **×checkpoint**: that divided by the file's size.
   Pages of a mmapped file count in RSS but are shared and reclaimable: **private at end** is the
   anonymous (private) memory the child holds at the end above its baseline.
+- **usual recipe**: `naive` for `.pth` and `.ckpt`, `safetensors` (`load_file` + `load_state_dict`)
+  for `.safetensors`.
 - **floor**: reading the file's bytes into memory plus building the model on the meta device,
   each measured in its own process; ratios are to it. Every approach ends by checking a checksum
   of every tensor (and its dtype and device) against the file's; a failure is shown, not hidden.
@@ -203,7 +208,8 @@ How to read it:
 def render_markdown(document: Mapping[str, Any]) -> str:
     """The results as markdown: the machine, a summary, then one table per model and format."""
     parts = ["# Loading speed and memory\n\n", _machine_markdown(document["machine"], document["settings"]), "\n",
-             EXPLANATION, "\n## Summary\n\n", _summary_markdown(document["tables"])]
+             EXPLANATION, "\n## Summary\n\n", _summary_markdown(document["tables"]),
+             "\n## Targets\n\n", targets_markdown(document["tables"])]
     for table in document["tables"]:
         model = document["models"][table["arch"]]
         parts.append(
