@@ -173,6 +173,26 @@ class AmbiguousMappingError(WeightportError, ValueError):
     """More than one equally plausible correspondence between checkpoint and model tensors."""
 
 
+class ArchitectureMismatchError(WeightportError, ValueError):
+    """Checkpoint and model whose module structures differ, so no correspondence can be trusted."""
+
+
+class UnknownLayoutError(WeightportError, LookupError):
+    """A layout rule set name that is not registered."""
+
+
+class LayoutRuleError(WeightportError, ValueError):
+    """A layout rule that cannot be applied to a checkpoint (two keys renamed onto one, a fused part missing)."""
+
+
+class AdaptError(WeightportError, ValueError):
+    """A tensor adapter that applies but lacks what it needs (e.g. the grid of a non-square position embedding)."""
+
+
+class UnknownClassError(WeightportError, LookupError):
+    """A class name asked for that the checkpoint's head does not know."""
+
+
 class VerificationError(WeightportError, RuntimeError):
     """The loaded model's outputs differ from the source model's beyond the tolerance."""
 

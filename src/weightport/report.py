@@ -263,7 +263,7 @@ def _op_groups(records: list[TensorRecord], keep: Callable[[TensorRecord], bool]
 
 
 def _is_adaptation(op: str) -> bool:
-    return not op.startswith(("strip", "prefix", "add", "rename", "layout"))
+    return not op.startswith(("strip", "prefix", "add", "rename", "layout", "structural"))
 
 
 def _group(title: str, groups: dict[str, list[str]]) -> list[str]:

@@ -16,7 +16,17 @@ class FetchOptions:
     """How to fetch: cache location, network policy and progress display.
 
     ``None`` means "read it from the environment when needed" (``WEIGHTPORT_CACHE``,
-    ``WEIGHTPORT_OFFLINE``, ``HF_HUB_OFFLINE``), never at import time.
+    ``WEIGHTPORT_OFFLINE``, ``HF_HUB_OFFLINE``, ``WEIGHTPORT_LOCKFILE``), never at import time.
+
+    Attributes:
+        cache_dir: weightport's cache root (URL downloads).
+        offline: Refuse network access; cached sources still load.
+        progress: Show download progress bars (``None``: when stderr is a terminal).
+        timeout: Seconds to wait to connect and for each read of a response body.
+        lock_timeout: Seconds to wait for another process downloading the same file.
+        force: Download again even when the file is cached.
+        retries: Further attempts after a transient download failure (with backoff).
+        lockfile: A ``weightport.lock`` to enforce; ``False`` ignores ``$WEIGHTPORT_LOCKFILE``.
     """
 
     cache_dir: Path | None = None
@@ -25,6 +35,8 @@ class FetchOptions:
     timeout: float = 30.0
     lock_timeout: float = 600.0
     force: bool = False
+    retries: int = 2
+    lockfile: Path | str | bool | None = None
 
     def is_offline(self) -> bool:
         """Whether to refuse network access: the option, else ``WEIGHTPORT_OFFLINE``/``HF_HUB_OFFLINE``."""

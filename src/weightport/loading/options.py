@@ -34,6 +34,8 @@ class LoadOptions:
         match: ``"auto"`` aligns leftover tensors by structure when names do not match, ``"exact"``
             never does, ``"structural"`` aligns every tensor by structure.
         adapters: Turn tensor adapters on or off by name (``{"channels": False}``).
+        adapter_options: Options for the adapters, e.g. ``{"grid": (14, 14), "num_prefix_tokens": 1}``
+            for position embeddings.
         classes: Class names to keep from the source's head, in order (needs a source that knows them).
         check_finite: Refuse NaN or infinite weights.
         lossy_cast: What to do when a cast loses precision (fp32 checkpoint into a bf16 model):
@@ -54,6 +56,7 @@ class LoadOptions:
     ema: bool | None = None
     match: MatchMode = "auto"
     adapters: Mapping[str, bool] = field(default_factory=dict)
+    adapter_options: Mapping[str, Any] = field(default_factory=dict)
     classes: tuple[str, ...] | None = None
     check_finite: bool = True
     lossy_cast: Literal["warn", "allow", "error"] = "warn"

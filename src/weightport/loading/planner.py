@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from weightport.errors import DtypeError
@@ -32,56 +33,69 @@ logger = logging.getLogger("weightport")
 HARMLESS_MISSING = ("num_batches_tracked",)
 
 
+@dataclass
+class Renamed:
+    """The checkpoint's tensors under the keys matching works on, after layout and rename rules.
+
+    Attributes:
+        tensors: Key → tensor (a layout op such as a q/k/v split makes new tensors).
+        origin: Key → the checkpoint key it came from, as written in the file.
+        ops: Key → every renaming applied so far (wrapper prefixes, layout, user rules).
+    """
+
+    tensors: dict[str, Any]
+    origin: dict[str, str]
+    ops: dict[str, list[str]]
+
+
 def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) -> LoadPlan:
     """Plan loading ``opened`` into ``module`` under ``options`` without touching the module."""
-    target = {k: v for k, v in module.state_dict(keep_vars=True).items()}
-    keys, ops = _renamed_keys(opened, options)
-    matches = _match(list(keys), list(target), options, opened)
-    plan = LoadPlan(source=opened.info(), into=options.into or _common_into(matches), strict=options.strict,
-                    min_coverage=options.min_coverage)
+    target = dict(module.state_dict(keep_vars=True))
+    plan = LoadPlan(source=opened.info(), into=options.into, strict=options.strict, min_coverage=options.min_coverage)
+    renamed = _renamed(opened, options, plan.notes)
+    matches = _match(renamed, target, options)
+    plan.into = options.into or _common_into(matches)
     plan.notes.extend(opened.extracted.notes)
     if opened.extracted.dropped:
         plan.notes.append(f"ignored {len(opened.extracted.dropped)} non-weight entries (training state)")
     heads = head_keys(module, list(target), into=options.into, reinit=options.reinit)
     explicit = set(heads) if options.reinit else set()
+    first_conv = _first_conv_key(module, opened, matches)
     used_targets: set[str] = set()
     used_sources: set[str] = set()
     excluded = 0
     for m in matches:
-        orig = keys[m.source_key]
-        if not _selected(orig, m.target_key, options):
-            excluded += 1
-            used_sources.add(m.source_key)
-            continue
+        origin = renamed.origin[m.source_key]
         used_sources.add(m.source_key)
+        if not _selected(origin, m.target_key, options):
+            excluded += 1
+            continue
         used_targets.add(m.target_key)
-        tensor = opened.tensors[orig]
-        dest = target[m.target_key]
-        record_ops = list(opened.key_ops.get(orig, [])) + ops.get(m.source_key, [])
-        if m.detail:
-            record_ops.append(m.detail)
         if m.target_key in explicit:
             plan.reinitialized.append(Reinit(m.target_key, "named in reinit"))
             continue
-        producer, shape_ops = _fit_shape(tensor, dest, m, module, opened, options, heads)
+        tensor, dest = renamed.tensors[m.source_key], target[m.target_key]
+        roles = _roles(m.target_key, heads, first_conv)
+        producer, shape_ops = _fit_shape(tensor, dest, m, module, opened, options, roles)
         if producer is None:
-            if m.target_key in heads and tuple(tensor.shape) != tuple(dest.shape):
+            if "head" in roles:
                 plan.reinitialized.append(Reinit(m.target_key, _head_reason(tuple(tensor.shape), tuple(dest.shape))))
             else:
-                plan.mismatched.append(Mismatch(opened.original_keys[orig], m.target_key,
-                                                tuple(tensor.shape), tuple(dest.shape)))
+                plan.mismatched.append(Mismatch(origin, m.target_key, tuple(tensor.shape), tuple(dest.shape)))
             continue
-        cast = _cast_op(tensor, dest, opened.original_keys[orig], options)
+        cast = _cast_op(tensor, dest, origin, options)
         plan.loaded.append(TensorRecord(
-            source_key=opened.original_keys[orig], target_key=m.target_key,
+            source_key=origin, target_key=m.target_key,
             source_shape=tuple(tensor.shape), target_shape=tuple(dest.shape),
-            source_dtype=_dt(tensor), target_dtype=_dt(dest), how=_how(m, ops),
-            ops=record_ops + shape_ops + ([cast] if cast else []), confidence=m.confidence,
+            source_dtype=_dt(tensor), target_dtype=_dt(dest), how=_how(m, renamed.ops[m.source_key]),
+            ops=renamed.ops[m.source_key] + ([m.detail] if m.detail else []) + shape_ops + ([cast] if cast else []),
+            confidence=m.confidence,
         ))
         plan._producers[m.target_key] = _with_cast(producer, dest.dtype)
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
-    _missing_and_unexpected(plan, target, used_targets, used_sources, keys, opened, heads, explicit, options)
+    _missing(plan, target, used_targets, heads, explicit, options)
+    plan.unexpected = [renamed.origin[k] for k in renamed.tensors if k not in used_sources]
     plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
     return plan
 
@@ -92,35 +106,52 @@ def _head_reason(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -
     return f"head: shape {source_shape} in the checkpoint, {target_shape} in the model"
 
 
-def _renamed_keys(opened: OpenedSource, options: LoadOptions) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Apply the source's layout rules and the user's rename rules: ``{renamed: canonical}``, ops."""
-    keys = {k: k for k in opened.tensors}
-    ops: dict[str, list[str]] = {k: [] for k in keys}
+def _renamed(opened: OpenedSource, options: LoadOptions, notes: list[str]) -> Renamed:
+    """Apply the source's registered layout rules, then the user's rename rules."""
+    tensors = dict(opened.tensors)
+    origin = {k: opened.original_keys[k] for k in tensors}
+    ops = {k: list(opened.key_ops.get(k, [])) for k in tensors}
+    if opened.source.layout:
+        tensors, origin, ops = _apply_source_layout(opened.source.layout, tensors, origin, ops, notes)
     rules = load_rules(options.rename)
     if rules:
-        renamed, rule_ops = apply_rules(list(keys), rules)
-        keys = {new: keys[old] for new, old in renamed.items()}
-        ops = {new: ops[old] + rule_ops[new] for new, old in renamed.items()}
-    return keys, ops
+        new_keys, rule_ops = apply_rules(list(tensors), rules)
+        tensors = {new: tensors[old] for new, old in new_keys.items()}
+        origin = {new: origin[old] for new, old in new_keys.items()}
+        ops = {new: ops[old] + rule_ops[new] for new, old in new_keys.items()}
+    return Renamed(tensors, origin, ops)
 
 
-def _match(source: list[str], target: list[str], options: LoadOptions, opened: OpenedSource) -> list[Match]:
+def _apply_source_layout(name: str, tensors: dict[str, Any], origin: dict[str, str], ops: dict[str, list[str]],
+                         notes: list[str]) -> tuple[dict[str, Any], dict[str, str], dict[str, list[str]]]:
+    from weightport.layout.rules import apply_layout, layouts
+
+    if name not in layouts():
+        notes.append(f"the source declares layout {name!r}, which has no registered rules; matched by structure")
+        return tensors, origin, ops
+    out, records = apply_layout(name, tensors)
+    derived: dict[str, tuple[str, str]] = {}  # new key -> (old key, op description)
+    for record in records:
+        for new in record.target_keys:
+            derived[new] = (record.source_keys[0], record.description)
+    new_origin, new_ops = {}, {}
+    for key in out:
+        old, description = derived.get(key, (key, ""))
+        new_origin[key] = origin.get(old, old)
+        new_ops[key] = ops.get(old, []) + ([f"layout {description}"] if description else [])
+    return out, new_origin, new_ops
+
+
+def _match(renamed: Renamed, target: dict[str, Any], options: LoadOptions) -> list[Match]:
+    from weightport.layout.structural_match import align_leftovers
+
+    source = list(renamed.tensors)
     if options.match == "structural":
-        return _structural(source, target, [], opened, options)
-    matches = match_keys(source, target, into=options.into)
+        return align_leftovers(source, target, [], renamed.tensors, options)
+    matches = match_keys(source, list(target), into=options.into)
     if options.match == "auto":
-        matches += _structural(source, target, matches, opened, options)
+        matches += align_leftovers(source, target, matches, renamed.tensors, options)
     return matches
-
-
-def _structural(source: list[str], target: list[str], found: list[Match], opened: OpenedSource,
-                options: LoadOptions) -> list[Match]:
-    """Hook for structural alignment of the leftovers (see :mod:`weightport.layout.structural`)."""
-    try:
-        from weightport.layout.structural_match import align_leftovers
-    except ImportError:
-        return []
-    return align_leftovers(source, target, found, opened, options)
 
 
 def _common_into(matches: list[Match]) -> str | None:
@@ -141,15 +172,15 @@ def _selected(source_key: str, target_key: str, options: LoadOptions) -> bool:
 
 
 def _fit_shape(tensor: torch.Tensor, dest: torch.Tensor, m: Match, module: nn.Module, opened: OpenedSource,
-               options: LoadOptions, heads: set[str]) -> tuple[Callable[[], Any] | None, list[str]]:
+               options: LoadOptions, roles: frozenset[str]) -> tuple[Callable[[], Any] | None, list[str]]:
     """A producer of the tensor in the target's shape, and the adapter ops; ``None`` when nothing fits."""
     target_shape = tuple(dest.shape)
     if tuple(tensor.shape) == target_shape:
         return (lambda: tensor), []
     ctx = AdaptContext(
         source_key=m.source_key, target_key=m.target_key, target_shape=target_shape, module=module,
-        source=opened.source, roles=frozenset({"head"} if m.target_key in heads else set()),
-        options={"classes": options.classes},
+        source=opened.source, roles=roles,
+        options={**options.adapter_options, "classes": options.classes},
     )
     for adapter in tensor_adapters():
         if not options.adapters.get(adapter.name, True):
@@ -210,17 +241,18 @@ def _with_cast(producer: Callable[[], Any], dtype: Any) -> Callable[[], Any]:
     return produce
 
 
-def _how(m: Match, ops: dict[str, list[str]]) -> str:
+def _how(m: Match, ops: list[str]) -> str:
     if m.how == "structural":
         return "structural"
-    if ops.get(m.source_key):
+    if any(op.startswith("layout") for op in ops):
+        return "layout"
+    if any(op.startswith("rename") for op in ops):
         return "rename"
     return m.how
 
 
-def _missing_and_unexpected(plan: LoadPlan, target: dict[str, Any], used_targets: set[str], used_sources: set[str],
-                            keys: dict[str, str], opened: OpenedSource, heads: set[str], explicit: set[str],
-                            options: LoadOptions) -> None:
+def _missing(plan: LoadPlan, target: dict[str, Any], used_targets: set[str], heads: set[str], explicit: set[str],
+             options: LoadOptions) -> None:
     reinit_done = {r.key for r in plan.reinitialized}
     for key in target:
         if key in used_targets or key in reinit_done:
@@ -237,7 +269,34 @@ def _missing_and_unexpected(plan: LoadPlan, target: dict[str, Any], used_targets
             continue
         else:
             plan.missing.append(key)
-    plan.unexpected = [opened.original_keys[keys[k]] for k in keys if k not in used_sources]
+
+
+def _first_conv_key(module: nn.Module, opened: OpenedSource, matches: list[Match]) -> str | None:
+    """The target key of the first convolution's weight: the source's ``first_conv`` when it names
+    one, else the model's first convolution."""
+    from torch import nn
+
+    declared = opened.source.first_conv
+    if declared:
+        for m in matches:
+            if m.source_key in (declared, f"{declared}.weight"):
+                return m.target_key
+    for name, sub in module.named_modules():
+        if isinstance(sub, nn.modules.conv._ConvNd):
+            return f"{name}.weight" if name else "weight"
+    return None
+
+
+def _roles(target_key: str, heads: set[str], first_conv: str | None) -> frozenset[str]:
+    roles = set()
+    if target_key in heads:
+        roles.add("head")
+    if target_key == first_conv:
+        roles.add("first_conv")
+    leaf = target_key.rsplit(".", 1)[-1]
+    if leaf in ("pos_embed", "position_embeddings", "pos_embedding"):
+        roles.add("pos_embed")
+    return frozenset(roles)
 
 
 def _coverage(module: nn.Module, loaded: set[str]) -> float:

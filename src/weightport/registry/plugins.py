@@ -14,7 +14,16 @@ from importlib.metadata import entry_points
 logger = logging.getLogger("weightport")
 
 #: Modules holding the built-in adapters; each registers itself on import.
-BUILTIN_ADAPTER_MODULES: tuple[str, ...] = ("weightport.adapters.local",)
+BUILTIN_ADAPTER_MODULES: tuple[str, ...] = (
+    "weightport.adapters.local",
+    "weightport.adapters.url",
+    "weightport.adapters.pkg",
+    "weightport.adapters.hf",
+    # Bare names resolve in the order these register their name resolvers: torchvision, then timm.
+    "weightport.adapters.torchvision",
+    "weightport.adapters.timm",
+    "weightport.registry.builtin_aliases",
+)
 
 ENTRY_POINT_GROUP = "weightport.sources"
 

@@ -93,7 +93,7 @@ def _resolve_name(name: str) -> Source:
     candidates = [a.name for a in list_aliases()]
     for _, _, lister in _NAME_RESOLVERS:
         candidates.extend(lister())
-    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
+    close = difflib.get_close_matches(name, list(dict.fromkeys(candidates)), n=5, cutoff=0.6)
     raise UnknownSourceError(
         f"no source named {name!r}: not an alias"
         + "".join(f", not in {n}" for n, _, _ in _NAME_RESOLVERS)

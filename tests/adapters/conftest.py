@@ -1,0 +1,1 @@
+from tests.helpers.fixtures import file_server, hub, isolated_caches  # noqa: F401  (fixtures)
