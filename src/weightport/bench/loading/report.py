@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from weightport.bench.loading.approaches import APPROACHES
+from weightport.bench.loading.approaches import APPROACHES, FORMATS
 from weightport.bench.loading.fixtures import Fixture
 from weightport.bench.loading.runner import JobResult
 from weightport.bench.loading.targets import judge, targets_markdown, usual_recipe
@@ -56,7 +56,7 @@ def build_tables(results: Sequence[JobResult], fixtures: Mapping[str, Fixture]) 
     """One table per (model, format): every approach that applies, its medians and ratios to the floor."""
     by_key = {(r.job.arch, r.job.fmt, r.job.approach): r for r in results}
     pairs = sorted({(r.job.arch, r.job.fmt) for r in results if r.job.fmt is not None},
-                   key=lambda p: (list(fixtures).index(p[0]), p[1]))
+                   key=lambda p: (list(fixtures).index(p[0]), FORMATS.index(p[1])))
     tables = []
     for arch, fmt in pairs:
         read, meta = by_key.get((arch, fmt, READ)), by_key.get((arch, None, META))
