@@ -10,3 +10,12 @@ def test_import_weightport_is_cheap():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_public_name_resolves():
+    import weightport
+
+    for name in weightport.__all__:
+        value = getattr(weightport, name)
+        assert value is not None, name
+    assert callable(weightport.resolve) and callable(weightport.list_sources)

@@ -27,18 +27,19 @@ _LAZY: dict[str, str] = {
     "register_source": "weightport.registry.aliases",
     "register_adapter": "weightport.registry.schemes",
     "list_sources": "weightport.registry.listing",
-    "errors": "weightport.errors",
 }
+_MODULES: dict[str, str] = {"errors": "weightport.errors", "warnings": "weightport.warnings"}
 
-__all__ = ["WeightportError", "__version__", *_LAZY]
+__all__ = ["WeightportError", "__version__", *_LAZY, *_MODULES]
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name in _MODULES:
+        value: Any = importlib.import_module(_MODULES[name])
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
         raise AttributeError(f"module 'weightport' has no attribute {name!r}")
-    mod = importlib.import_module(module)
-    value = mod if module.endswith("." + name) else getattr(mod, name)
     globals()[name] = value
     return value
 
@@ -48,7 +49,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from weightport import errors
+    from weightport import errors, warnings
     from weightport.loading.api import load_weights, plan, read_state_dict
     from weightport.loading.options import LoadOptions
     from weightport.mixin import PretrainedMixin

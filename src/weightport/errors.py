@@ -134,6 +134,15 @@ class ResourceLimitError(WeightportError, ValueError):
     """A checkpoint that declares sizes far beyond what it stores or what is allowed."""
 
 
+class PickledModelError(UnsafeCheckpointError, UnsupportedFormatError):
+    """A checkpoint that stores a model object or program (a pickled ``nn.Module``, a TorchScript
+    archive) instead of tensors: reading it would mean running its code."""
+
+
+class AmbiguousCheckpointError(WeightportError, LookupError):
+    """A directory that holds more than one checkpoint and no rule to choose between them."""
+
+
 # --- mapping and loading ---------------------------------------------------------------------------
 
 

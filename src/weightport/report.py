@@ -282,6 +282,7 @@ class LoadReport(LoadPlan):
 
     timings: dict[str, float] = field(default_factory=dict)
     path: str = "copy"
+    verification: dict[str, Any] | None = None
 
     @classmethod
     def from_plan(cls, plan: LoadPlan, *, timings: dict[str, float], path: str) -> LoadReport:
@@ -295,12 +296,18 @@ class LoadReport(LoadPlan):
         lines = super()._lines()
         total = self.timings.get("total")
         lines.insert(1, f"  path: {self.path}" + (f"; {total:.2f}s" if total is not None else ""))
+        if self.verification is not None:
+            v = self.verification
+            lines.append(f"  verified: {v['compared']} within {v['max_abs_diff']:.3g} of the source architecture "
+                         f"(tolerance {v['tolerance']:.3g}, input {tuple(v['input_shape'])})")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["timings"] = {k: round(v, 6) for k, v in self.timings.items()}
         out["path"] = self.path
+        if self.verification is not None:
+            out["verification"] = self.verification
         return out
 
     def summary(self) -> dict[str, Any]:

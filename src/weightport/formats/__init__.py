@@ -1,32 +1,35 @@
-"""Checkpoint readers. ``read_checkpoint(path)`` detects the format from the bytes and reads it safely.
+"""Checkpoint readers: the "read" stage of the pipeline.
 
-(Minimal placeholder: safetensors and torch pickles with ``weights_only=True``; replaced by the
-full reader package.)
+``read_checkpoint(path)`` detects the format from the bytes (never the extension alone) and reads
+it without running any code from the file. Importing this package does not import torch.
+
+Formats: safetensors (single, and sharded through ``*.safetensors.index.json``), ``torch.save``
+files (zip and legacy; ``.pt``/``.pth``/``.bin``, sharded through ``pytorch_model.bin.index.json``),
+Lightning ``.ckpt``, numpy ``.npz``, and a directory holding one of these.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from weightport.formats.base import RawCheckpoint, ReadOptions
+from weightport.formats.builtin import register_builtin_readers
+from weightport.formats.read import read_checkpoint, read_single
+from weightport.formats.registry import get_reader, reader_names, register_reader
+from weightport.formats.safetensors_header import read_safetensors_header
+from weightport.formats.safety import ALLOWLIST, UnresolvedObject
+from weightport.formats.sniff import sniff_format
 
+register_builtin_readers()
 
-def read_checkpoint(path: Path, options: ReadOptions | None = None) -> RawCheckpoint:
-    """Read the checkpoint at ``path`` (a file, or a directory holding one)."""
-    import torch
-    from safetensors.torch import load_file
-
-    options = options or ReadOptions()
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in {".safetensors", ".pt", ".pth", ".bin", ".ckpt"})
-        path = files[0]
-    if path.suffix == ".safetensors":
-        return RawCheckpoint(load_file(path), "safetensors", path, [path])
-    obj = torch.load(path, map_location="cpu", weights_only=True, mmap=options.mmap)
-    fmt = "lightning" if isinstance(obj, dict) and "pytorch-lightning_version" in obj else "torch"
-    meta = {"hyper_parameters": obj.get("hyper_parameters")} if fmt == "lightning" else {}
-    return RawCheckpoint(obj, fmt, path, [path], meta)
-
-
-__all__ = ["RawCheckpoint", "ReadOptions", "read_checkpoint"]
+__all__ = [
+    "ALLOWLIST",
+    "RawCheckpoint",
+    "ReadOptions",
+    "UnresolvedObject",
+    "get_reader",
+    "read_checkpoint",
+    "read_safetensors_header",
+    "read_single",
+    "reader_names",
+    "register_reader",
+    "sniff_format",
+]

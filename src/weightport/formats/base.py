@@ -16,11 +16,20 @@ class ReadOptions:
         allow_globals: Extra ``"module.Name"`` globals a pickle may use, beyond the safe allowlist.
             Only for classes the user trusts; functions are never allowed.
         max_tensor_bytes: Refuse a tensor whose logical size exceeds this many bytes.
+        max_expansion: Refuse a tensor whose logical size is more than this many times the bytes
+            its storage holds (a stride-0 "expanded" tensor that would blow up on the first copy).
+        max_header_bytes: Refuse a safetensors header, or a pickle's object stream, larger than this.
+        stub_unknown_classes: Keep objects of classes outside the allowlist (found in hyper-parameters
+            and other non-weight entries) as inert :class:`~weightport.formats.safety.UnresolvedObject`
+            placeholders instead of refusing the file. Nothing is imported or run either way.
     """
 
     mmap: bool = True
     allow_globals: tuple[str, ...] = ()
     max_tensor_bytes: int = 1 << 40
+    max_expansion: float = 64.0
+    max_header_bytes: int = 100 << 20
+    stub_unknown_classes: bool = True
 
 
 @dataclass

@@ -59,12 +59,27 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
     t1 = time.perf_counter()
     the_plan = build_plan(module, opened, opts)
     t2 = time.perf_counter()
+    snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()} if opts.verify else None
     apply_plan(module, the_plan, check_finite=opts.check_finite)
     t3 = time.perf_counter()
     timings = {**opened.timings, "plan": t2 - t1, "apply": t3 - t2, "total": t3 - t0}
     report = LoadReport.from_plan(the_plan, timings=timings, path="copy")
+    if opts.verify:
+        try:
+            report.verification = _verify(module, report, opened, opts)
+        except Exception:
+            module.load_state_dict(snapshot)  # a failed verification leaves the module as it was
+            raise
     logger.info("%s", report)
     return report
+
+
+def _verify(module: nn.Module, report: LoadReport, opened: Any, opts: LoadOptions) -> dict[str, Any]:
+    from weightport.verify import verify_load
+
+    result = verify_load(module, report, opened.source, opened.tensors, opts.verify,
+                         tolerance=opts.verify_tolerance, input_shape=opts.verify_input_shape)
+    return result.to_dict()
 
 
 def build_and_load(factory: Callable[[], M], source: SourceLike, *,
@@ -108,6 +123,8 @@ def build_and_load(factory: Callable[[], M], source: SourceLike, *,
     t3 = time.perf_counter()
     timings = {**opened.timings, "plan": t2 - t1, "build_and_apply": t3 - t2, "total": t3 - t0}
     report = LoadReport.from_plan(the_plan, timings=timings, path=path)
+    if opts.verify:
+        report.verification = _verify(module, report, opened, opts)
     logger.info("%s", report)
     return module, report
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -45,6 +45,11 @@ class LoadOptions:
         fetch: Cache, offline and timeout options for fetching the source.
         fast: When building a model (``from_pretrained``), build it on the meta device and place the
             checkpoint's memory-mapped tensors without a copy; ``False`` builds normally and copies.
+        verify: After loading, run the source's own architecture (``True``: derived from a
+            ``torchvision:``/``timm:`` source; or a function building it) and the model on one input,
+            and fail when outputs differ by more than ``verify_tolerance`` (see :mod:`weightport.verify`).
+        verify_tolerance: Largest allowed absolute output difference (default scales with the output).
+        verify_input_shape: Input shape for verification (default from the source's input size).
     """
 
     into: str | None = None
@@ -64,6 +69,9 @@ class LoadOptions:
     allow_globals: tuple[str, ...] = ()
     fetch: FetchOptions = field(default_factory=FetchOptions)
     fast: bool = True
+    verify: bool | Callable[[], Any] = False
+    verify_tolerance: float | None = None
+    verify_input_shape: tuple[int, ...] | None = None
 
     @classmethod
     def build(cls, options: LoadOptions | Mapping[str, Any] | None = None, **kwargs: Any) -> LoadOptions:
@@ -87,6 +95,8 @@ class LoadOptions:
                 base[name] = (value,)
             elif isinstance(value, Sequence):
                 base[name] = tuple(value)
+        if isinstance(base.get("verify_input_shape"), Sequence):
+            base["verify_input_shape"] = tuple(base["verify_input_shape"])
         if isinstance(base.get("fetch"), Mapping):
             base["fetch"] = FetchOptions(**base["fetch"])
         if base.get("match", "auto") not in ("auto", "exact", "structural"):

@@ -1,0 +1,50 @@
+"""Read a single safetensors file: header validated in pure Python, tensors mmapped by safetensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from weightport.errors import CorruptCheckpointError, UnsupportedFormatError
+from weightport.formats.base import RawCheckpoint, ReadOptions
+from weightport.formats.limits import check_tensor
+from weightport.formats.safetensors_header import read_safetensors_header
+
+#: safetensors dtypes torch has no type for.
+_NO_TORCH_DTYPE = frozenset({"F4", "F6_E2M3", "F6_E3M2"})
+
+
+def load_safetensors(path: Path, options: ReadOptions) -> tuple[dict[str, Any], dict[str, str]]:
+    """Validate ``path``'s header, then map every tensor from the file (no copy).
+
+    Returns:
+        ``(tensors in header order, __metadata__)``.
+    """
+    metadata, entries = read_safetensors_header(path, max_header_bytes=options.max_header_bytes)
+    odd = sorted({dtype for dtype, _, _ in entries.values()} & _NO_TORCH_DTYPE)
+    if odd:
+        raise UnsupportedFormatError(
+            f"{path}: tensors of dtype {', '.join(odd)}, which torch cannot represent",
+            hint="convert the file to a dtype torch supports",
+        )
+    from safetensors import SafetensorError, safe_open
+
+    tensors: dict[str, Any] = {}
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as reader:
+            for key in entries:
+                tensors[key] = reader.get_tensor(key)
+    except (SafetensorError, OSError, RuntimeError, ValueError, TypeError) as exc:
+        raise CorruptCheckpointError(
+            f"{path}: safetensors could not read the file although its header is valid ({exc})",
+            hint="the file is damaged or unsupported by the installed safetensors; fetch it again",
+        ) from exc
+    for key, tensor in tensors.items():
+        check_tensor(path, key, tensor, options)
+    return tensors, metadata
+
+
+def read_safetensors(path: Path, options: ReadOptions) -> RawCheckpoint:
+    """Read one ``.safetensors`` file into a flat ``{key: tensor}`` dict."""
+    tensors, metadata = load_safetensors(path, options)
+    return RawCheckpoint(tensors, "safetensors", path, [path], {"safetensors": metadata} if metadata else {})
