@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: test demo setup bench-load fuzz clean
+.PHONY: test demo setup bench-load fuzz lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ demo: $(STAMP)
 
 bench-load: $(STAMP)
 	$(BIN)/python benchmarks/loading.py
+
+fuzz: $(STAMP)
+	PYTHONPATH=src $(BIN)/python scripts/fuzz_formats.py --seconds 300
+
+lint: $(STAMP)
+	$(BIN)/python -m pip install --quiet ruff mypy
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy src/weightport
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info

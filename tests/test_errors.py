@@ -11,7 +11,8 @@ ALL = [getattr(errors, n) for n in errors.__all__ if n != "WeightportError"]
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
 def test_every_error_is_a_weightport_error_and_a_builtin(cls):
     assert issubclass(cls, WeightportError)
-    builtin_bases = [b for b in cls.__mro__ if b.__module__ == "builtins" and b not in (Exception, BaseException, object)]
+    generic = (Exception, BaseException, object)
+    builtin_bases = [b for b in cls.__mro__ if b.__module__ == "builtins" and b not in generic]
     assert builtin_bases, f"{cls.__name__} inherits no specific built-in exception"
 
 

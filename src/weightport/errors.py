@@ -111,6 +111,11 @@ class LockTimeoutError(WeightportError, TimeoutError):
     """Another process held the download lock for longer than the allowed wait."""
 
 
+class RemoteFileNotFoundError(DownloadError, SourceNotFoundError):
+    """The server answered that the file does not exist (HTTP 404 or 410): a download error that
+    is also a missing source (``FileNotFoundError``), so either handler catches it."""
+
+
 # --- reading checkpoints ---------------------------------------------------------------------------
 
 

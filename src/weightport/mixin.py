@@ -67,7 +67,7 @@ def _signature_for(func: Any, owner: type) -> inspect.Signature:
     source = [p for p in own if p.name == "source"]
     options = [p for p in own if p.name in _LOAD_PARAMS]
     try:
-        init = list(inspect.signature(owner.__init__).parameters.values())[1:]
+        init = list(inspect.signature(owner.__init__).parameters.values())[1:]  # type: ignore[misc]
     except (TypeError, ValueError):
         init = []
     names = {p.name for p in source + options}
@@ -143,8 +143,8 @@ class PretrainedMixin:
         if saved is not None:
             kwargs = {**saved, **kwargs}
         options = _merge_options(load_options, into, strict, rename, include, exclude, reinit)
-        model, report = build_and_load(lambda: cls(*args, **kwargs), source, options=options)
-        model._weightport_init = {"args": list(args), "kwargs": dict(kwargs)}
+        model, report = build_and_load(lambda: cls(*args, **kwargs), source, options=options)  # type: ignore[type-var]
+        model._weightport_init = {"args": list(args), "kwargs": dict(kwargs)}  # type: ignore[attr-defined]
         model._weightport_record(report)
         return model
 

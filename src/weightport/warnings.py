@@ -1,4 +1,7 @@
-"""weightport's warning categories, so that users can filter them (``-W ignore::weightport.warnings.WeightportWarning``)."""
+"""weightport's warning categories, so that users can filter them.
+
+``python -W ignore::weightport.warnings.WeightportWarning`` silences them all.
+"""
 
 from __future__ import annotations
 

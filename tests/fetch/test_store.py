@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
-from pathlib import Path
 
 import pytest
 
+from tests.helpers.fs import deny_creates_under
 from weightport.adapters.base import FetchOptions
 from weightport.errors import (
     CacheNotWritableError,
@@ -94,25 +93,13 @@ def test_mirror_rewrites_prefix_and_keeps_cache_key(file_server, monkeypatch):
     assert file_server.count("GET", "/mirror/models/m.pth") == 1
 
 
-def _deny_creates_under(monkeypatch, root: Path) -> None:
-    """Simulate a read-only directory even for root (which ignores permission bits)."""
-    real_open = os.open
-
-    def guarded(path, flags, *args, **kwargs):
-        if flags & os.O_CREAT and Path(os.fspath(path)).resolve().is_relative_to(root.resolve()):
-            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
-        return real_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", guarded)
-
-
 def test_read_only_cache_hit_works_and_miss_names_the_dir(file_server, isolated_caches, monkeypatch):
     hit_url = file_server.add("/hit.pth", BODY)
     fetch(hit_url)
     miss_url = file_server.add("/miss.pth", BODY)
     os.chmod(isolated_caches, 0o555)
     try:
-        _deny_creates_under(monkeypatch, isolated_caches)
+        deny_creates_under(monkeypatch, isolated_caches)
         assert fetch(hit_url).path.read_bytes() == BODY
         with pytest.raises(CacheNotWritableError) as info:
             fetch(miss_url)

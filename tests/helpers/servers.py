@@ -147,10 +147,15 @@ class FileServer(_Base):
 
 @dataclass
 class HubRepo:
-    """One hub repository: its files at its current commit."""
+    """One hub repository: its files at its current commit.
+
+    ``tampered`` names files whose body is sent with its last byte flipped while the headers
+    (size, ``X-Linked-Etag`` sha256) still describe the real file: a man in the middle, or a bad CDN.
+    """
 
     files: dict[str, bytes]
     commit: str = "0123456789abcdef0123456789abcdef01234567"
+    tampered: set[str] = field(default_factory=set)
 
 
 class HubServer(_Base):
@@ -195,7 +200,7 @@ class HubServer(_Base):
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         if not head:
-            h.wfile.write(body)
+            h.wfile.write(body[:-1] + bytes([body[-1] ^ 1]) if filename in repo.tampered and body else body)
 
     def _error(self, h: BaseHTTPRequestHandler, status: int, code: str, commit: str | None) -> None:
         h.send_response(status)

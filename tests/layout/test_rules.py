@@ -39,7 +39,7 @@ def test_renames_run_in_order_then_ops_and_everything_is_recorded():
 
 def test_two_keys_renamed_onto_one_are_refused():
     rules = LayoutRules("test-rules-d", renames=[(r"^(a|b)\.", "c.")])
-    with pytest.raises(LayoutRuleError, match="renames both 'a.w' and 'b.w' to 'c.w'"):
+    with pytest.raises(LayoutRuleError, match="test-rules-d'?: both 'a.w' and 'b.w' become 'c.w'"):
         apply_layout(rules, {"a.w": torch.zeros(1), "b.w": torch.zeros(1)})
 
 

@@ -159,3 +159,22 @@ def test_constructor_that_needs_real_tensors_falls_back(tmp_path):
     path = save(nn.Linear(2, 2).state_dict(), tmp_path / "fc.pt")
     model = NeedsValues.from_pretrained(path, into="fc")
     assert "meta device" in model.weightport_report.path
+
+
+class WithMetric(PretrainedMixin, nn.Module):
+    """A LightningModule-style model holding a torchmetrics metric (tensor state outside buffers)."""
+
+    def __init__(self):
+        super().__init__()
+        import torchmetrics
+
+        self.fc = nn.Linear(4, 3)
+        self.accuracy = torchmetrics.classification.MulticlassAccuracy(num_classes=3, average="micro")
+
+
+def test_tensor_attributes_outside_buffers_fall_back_and_work(tmp_path):
+    path = save(nn.Linear(4, 3).state_dict(), tmp_path / "fc.pt")
+    model = WithMetric.from_pretrained(path, into="fc")
+    assert "outside its parameters and buffers" in model.weightport_report.path
+    model.accuracy.update(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1]))
+    assert abs(float(model.accuracy.compute()) - 2 / 3) < 1e-6

@@ -92,7 +92,8 @@ def test_report_to_dict_has_the_documented_fields(tmp_path, pretrained):
     assert {"uri", "path", "format", "sha256", "bytes"} <= set(data["source"])
     assert data["source"]["format"] == "torch" and len(data["source"]["sha256"]) == 64
     record = data["loaded"][0]
-    assert {"source_key", "target_key", "source_shape", "target_shape", "source_dtype", "target_dtype", "ops"} <= set(record)
+    fields = {"source_key", "target_key", "source_shape", "target_shape", "source_dtype", "target_dtype", "ops"}
+    assert fields <= set(record)
     assert {"missing", "unexpected", "reinitialized", "coverage"} <= set(data)
     assert data["reinitialized"] == ["resnet.fc.weight", "resnet.fc.bias"]
     assert 0.9 < data["coverage"] < 1.0
@@ -239,3 +240,25 @@ def test_report_string_stays_short_for_a_large_model(tmp_path):
     target = torchvision.models.resnet50(num_classes=7)
     text = str(weightport.load_weights(target, path))
     assert len(text.splitlines()) < 20
+
+
+def test_a_source_layout_rule_set_is_applied_and_reported(tmp_path, pretrained):
+    from weightport.layout.rules import LayoutRules, register_layout
+    from weightport.registry.aliases import register_source, unregister_source
+
+    register_layout(LayoutRules("test-enc-layout", renames=[(r"^enc\.", ""), (r"^classifier\.", "fc.")]),
+                    override=True)
+    sd = {("enc." + k if not k.startswith("fc.") else k.replace("fc.", "classifier.")): v
+          for k, v in pretrained.state_dict().items()}
+    path = save(sd, tmp_path / "enc.pt")
+    register_source("test-enc-weights", str(path), layout="test-enc-layout", override=True)
+    try:
+        model = TinyNet()
+        report = weightport.load_weights(model, "test-enc-weights")
+    finally:
+        unregister_source("test-enc-weights")
+    assert same_body(model, pretrained, skip=())
+    assert report.counts()["by_layout"] == len(sd)
+    record = next(r for r in report.loaded if r.target_key == "fc.weight")
+    assert record.source_key == "classifier.weight"
+    assert any(op.startswith("layout test-enc-layout") for op in record.ops)

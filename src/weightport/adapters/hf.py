@@ -28,6 +28,7 @@ from weightport.adapters.hf_names import (
 from weightport.errors import (
     CacheNotWritableError,
     DownloadError,
+    IntegrityError,
     InvalidSourceError,
     MissingDependencyError,
     OfflineCacheMissError,
@@ -37,6 +38,7 @@ from weightport.errors import (
 from weightport.fetch.cache import hf_hub_cache
 from weightport.fetch.lockfile import locked_entry
 from weightport.fetch.pinning import check_fetched
+from weightport.fetch.verify import file_sha256, quarantine
 from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Source
 
@@ -130,6 +132,30 @@ class _Hub:
         return Path(found) if isinstance(found, str) else None
 
     def download(self, filename: str) -> Path:
+        """``filename`` from the hub cache or the hub, its content checked against its blob name.
+
+        huggingface_hub names an LFS blob by the sha256 the server announced but checks only the
+        size of what arrived; a tampered body or a bit flipped in the cache would be trusted. A
+        blob whose content differs from its name is quarantined and downloaded once more.
+        """
+        path = self._download(filename)
+        problem = _blob_problem(path)
+        if problem is None:
+            return path
+        quarantine(Path(os.path.realpath(path)), problem)
+        if not self.offline:
+            path = self._download(filename)
+            problem = _blob_problem(path)
+            if problem is None:
+                return path
+            quarantine(Path(os.path.realpath(path)), problem)
+        raise IntegrityError(
+            f"{self.uri}: {filename} from {self.repo_id} is not the file the hub announced: {problem}",
+            hint="the download was altered on the way or the cached copy is damaged (it was moved aside); "
+            + ("fetch again with network access" if self.offline else "try again later or from another network"),
+        )
+
+    def _download(self, filename: str) -> Path:
         check_filename(filename)
         if self.in_cache(filename) is None:
             self.all_cached = False
@@ -219,6 +245,15 @@ class _Hub:
         if isinstance(exc, WeightportError):
             return exc
         return DownloadError(f"downloading {where} from the hub failed: {exc}", hint="try again; check HF_ENDPOINT")
+
+
+def _blob_problem(path: Path) -> str | None:
+    """Why a hub file is not what its blob name says (``None`` when it is, or it is not an LFS blob)."""
+    blob = Path(os.path.realpath(path))
+    if not _SHA256.match(blob.name):
+        return None
+    digest = file_sha256(blob)
+    return None if digest == blob.name else f"expected sha256 {blob.name}, got {digest}"
 
 
 def _silent_tqdm() -> type:

@@ -23,7 +23,10 @@ def check_repo_id(repo_id: str) -> str:
         InvalidSourceError: It is not of the form ``org/name``.
     """
     if ".." in repo_id:
-        raise PathTraversalError(f"hub repository id {repo_id!r} contains '..'")
+        raise PathTraversalError(
+            f"hub repository id {repo_id!r} contains '..'; expected ORG/NAME",
+            hint="write hf:ORG/REPO[@REVISION][/FILE], e.g. hf:timm/resnet18.a1_in1k",
+        )
     if not _REPO.match(repo_id):
         raise InvalidSourceError(
             f"bad hub repository id {repo_id!r}",
@@ -53,7 +56,10 @@ def check_filename(filename: str) -> str:
         PathTraversalError: Absolute, drive-lettered, backslashed, ``..`` or odd characters.
     """
     if not filename or filename.startswith("/") or "\\" in filename or ":" in filename:
-        raise PathTraversalError(f"hub file name {filename!r} must be a relative path inside the repository")
+        raise PathTraversalError(
+            f"hub file name {filename!r} must be a relative path inside the repository",
+            hint="name the file as it appears in the repository, e.g. 'model.safetensors' or 'sub/model.bin'",
+        )
     for segment in filename.split("/"):
         if segment in {"", ".", ".."} or not _SEGMENT.match(segment):
             raise PathTraversalError(
@@ -64,7 +70,19 @@ def check_filename(filename: str) -> str:
 
 
 def parse_hub_path(rest: str, uri: str) -> tuple[str, str | None, str | None]:
-    """Split ``ORG/REPO[@REVISION][/FILE]`` into repo id, revision and file, each validated."""
+    """Split ``ORG/REPO[@REVISION][/FILE]`` into repo id, revision and file, each validated.
+
+    Raises:
+        PathTraversalError: A part could reach outside the repository or cache (the message names ``uri``).
+        InvalidSourceError: Not of the form ``ORG/REPO[@REVISION][/FILE]``.
+    """
+    try:
+        return _split_hub_path(rest, uri)
+    except PathTraversalError as exc:  # name the whole source: the bad part alone is hard to place
+        raise PathTraversalError(f"{uri}: {exc.message}", hint=exc.hint) from exc
+
+
+def _split_hub_path(rest: str, uri: str) -> tuple[str, str | None, str | None]:
     org, sep, remainder = rest.strip().partition("/")
     if not sep:
         raise InvalidSourceError(f"bad hub source {uri!r}", hint="write hf:ORG/REPO[@REVISION][/FILE]")

@@ -22,6 +22,8 @@ from weightport.fetch.pinning import check_fetched
 from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Source
 
+_RELATIVE_HINT = "write the path relative to the package directory, e.g. pkg:PACKAGE/weights/model.safetensors"
+
 
 def check_relative(path: str, what: str) -> str:
     """``path`` as a normalised relative POSIX path, refusing anything that could leave its root.
@@ -31,11 +33,14 @@ def check_relative(path: str, what: str) -> str:
     """
     if not path or path.startswith(("/", "\\")) or "\\" in path or ":" in path or "\x00" in path:
         raise PathTraversalError(
-            f"{what} {path!r} must be a relative path inside its root (no leading '/', no '\\' or ':')"
+            f"{what} {path!r} must be a relative path inside its root (no leading '/', no '\\' or ':')",
+            hint=_RELATIVE_HINT,
         )
     parts = PurePosixPath(path).parts
     if any(p == ".." for p in parts):
-        raise PathTraversalError(f"{what} {path!r} contains '..' and could reach outside its root")
+        raise PathTraversalError(
+            f"{what} {path!r} contains '..' and could reach outside its root", hint=_RELATIVE_HINT
+        )
     return str(PurePosixPath(*[p for p in parts if p != "."]))
 
 
@@ -51,7 +56,7 @@ class PackageAdapter(Adapter):
             raise InvalidSourceError(
                 f"bad package source {uri!r}", hint="write pkg:PACKAGE/relative/path/to/weights.pth"
             )
-        relative = check_relative(relative, "package path")
+        relative = check_relative(relative, f"{uri}: package path")
         return Source(uri=f"pkg:{name}/{relative}", scheme="pkg", location=name, filename=relative)
 
     def fetch(self, source: Source, options: FetchOptions) -> Fetched:

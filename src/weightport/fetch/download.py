@@ -33,6 +33,7 @@ from weightport.errors import (
     IncompleteDownloadError,
     IntegrityError,
     InvalidSourceError,
+    RemoteFileNotFoundError,
     WeightportError,
 )
 from weightport.fetch.cache import TEMP_SUFFIX, write_sidecar
@@ -195,9 +196,10 @@ def _open(url: str, timeout: float) -> http.client.HTTPResponse:
         return opener.open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
-        error = DownloadError(
+        missing = exc.code in (404, 410)
+        error = (RemoteFileNotFoundError if missing else DownloadError)(
             f"HTTP {exc.code} {exc.reason} for {url}",
-            hint="check the URL" if exc.code == 404 else "the server refused; try again later or use a mirror",
+            hint="check the URL" if missing else "the server refused; try again later or use a mirror",
         )
         error.__cause__ = exc
         if exc.code in _TRANSIENT_HTTP:
@@ -245,7 +247,9 @@ def _stream(response, out, url: str, dest: Path, announced: int | None, progress
     try:
         while True:
             try:
-                chunk = response.read(CHUNK)
+                # read1: what has arrived (one system call), so a stall or a cut is reported with
+                # the bytes really received, and the temp file grows as the body arrives.
+                chunk = response.read1(CHUNK)
             except TimeoutError as exc:
                 raise _Transient(_stall(url, count, exc)) from exc
             except (http.client.IncompleteRead, ConnectionError, http.client.HTTPException) as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,11 +28,8 @@ def entry_lock(target: Path, timeout: float) -> Iterator[None]:
     path = lock_path(target)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-    except PermissionError as exc:
-        raise CacheNotWritableError(
-            f"cannot create the cache directory {path.parent}",
-            hint="make it writable, or point WEIGHTPORT_CACHE (or cache_dir=) at a writable directory",
-        ) from exc
+    except OSError as exc:
+        raise _not_writable(f"cannot create the cache directory {path.parent}", exc) from exc
     lock = FileLock(path, timeout=timeout)
     try:
         lock.acquire()
@@ -39,12 +38,22 @@ def entry_lock(target: Path, timeout: float) -> Iterator[None]:
             f"waited {timeout:g}s for another process downloading {target.name} (lock {path})",
             hint="if no other process is running, delete the lock file; otherwise raise lock_timeout",
         ) from exc
-    except PermissionError as exc:
-        raise CacheNotWritableError(
-            f"cannot write the lock file {path} in the cache directory {path.parent}",
-            hint="make it writable, or point WEIGHTPORT_CACHE (or cache_dir=) at a writable directory",
-        ) from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # the lock is opened with O_NOFOLLOW: a link was planted there
+            raise CacheNotWritableError(
+                f"the lock file {path} is a symbolic link (to {os.readlink(path)}); refusing to follow it",
+                hint="someone else can write this cache directory; remove the link, or use a cache only you write",
+            ) from exc
+        raise _not_writable(f"cannot write the lock file {path} in the cache directory {path.parent}", exc) from exc
     try:
         yield
     finally:
         lock.release()
+
+
+def _not_writable(message: str, exc: OSError) -> CacheNotWritableError:
+    """A failure to create a file in the cache (permissions, a read-only mount, ...), typed."""
+    return CacheNotWritableError(
+        f"{message}: {exc.strerror or exc}",
+        hint="make it writable, or point WEIGHTPORT_CACHE (or cache_dir=) at a writable directory",
+    )

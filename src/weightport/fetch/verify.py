@@ -50,6 +50,10 @@ def check_cached(
         ``(digest, None)`` for a good file, ``(None, None)`` when absent, and ``(None, reason)`` when
         the file is there but must not be used.
     """
+    if path.is_symlink():
+        # weightport only ever creates regular files here (by rename); a link was planted by
+        # someone else and may point anywhere (another user's file, /dev/zero, a FIFO).
+        return None, f"{path} is a symbolic link to {os.readlink(path)}, not a file weightport wrote"
     try:
         st = path.stat()
     except FileNotFoundError:

@@ -42,7 +42,8 @@ class Match:
 
 def _splits(key: str, max_depth: int) -> list[tuple[str, str]]:
     parts = key.split(".")
-    return [(".".join(parts[:d]) + ("." if d else ""), ".".join(parts[d:])) for d in range(min(max_depth, len(parts) - 1) + 1)]
+    depths = range(min(max_depth, len(parts) - 1) + 1)
+    return [(".".join(parts[:d]) + ("." if d else ""), ".".join(parts[d:])) for d in depths]
 
 
 def match_keys(

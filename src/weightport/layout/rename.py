@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 
-from weightport.errors import DuplicateRegistrationError, InvalidSourceError
+from weightport.errors import InvalidSourceError, LayoutRuleError
 
 RenameRules = Mapping[str, str] | str | PathLike
 
@@ -30,8 +30,10 @@ def load_rules(rules: RenameRules | None) -> list[tuple[re.Pattern[str], str]]:
             raise InvalidSourceError(f"cannot read rename rules from {rules}: {exc}",
                                      hint="pass a mapping {regex: replacement} or a JSON file of one") from exc
         rules = data.get("rename", data) if isinstance(data, dict) else data
+    if not isinstance(rules, Mapping):
+        raise InvalidSourceError(f"rename rules must be a mapping {{regex: replacement}}, got {type(rules).__name__}")
     compiled = []
-    for pattern, replacement in dict(rules).items():
+    for pattern, replacement in rules.items():
         try:
             compiled.append((re.compile(pattern), replacement))
         except re.error as exc:
@@ -39,11 +41,12 @@ def load_rules(rules: RenameRules | None) -> list[tuple[re.Pattern[str], str]]:
     return compiled
 
 
-def apply_rules(keys: list[str], rules: list[tuple[re.Pattern[str], str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Rename ``keys`` with ``rules``; returns ``{new: old}`` and the rules applied per new key.
+def apply_rules(keys: list[str], rules: list[tuple[re.Pattern[str], str]], *,
+                what: str = "rename rules") -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Rename ``keys`` with ``rules`` (``re.sub``, in order); ``{new: old}`` and the rules applied per new key.
 
     Raises:
-        DuplicateRegistrationError: Two keys renamed to the same name (the rules merge tensors).
+        LayoutRuleError: Two keys renamed to the same name (the rules would merge tensors).
     """
     out: dict[str, str] = {}
     ops: dict[str, list[str]] = {}
@@ -55,8 +58,8 @@ def apply_rules(keys: list[str], rules: list[tuple[re.Pattern[str], str]]) -> tu
                 applied.append(f"rename {pattern.pattern!r}->{replacement!r}")
                 new = renamed
         if new in out:
-            raise DuplicateRegistrationError(
-                f"rename rules map both {out[new]!r} and {key!r} to {new!r}",
+            raise LayoutRuleError(
+                f"{what}: both {out[new]!r} and {key!r} become {new!r}",
                 hint="make the patterns more specific (anchor them with ^ and $)",
             )
         out[new] = key

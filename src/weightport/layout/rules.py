@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from weightport.errors import DuplicateRegistrationError, LayoutRuleError, UnknownLayoutError
 from weightport.layout.ops import LayoutRecord, TensorOp
+from weightport.layout.rename import apply_rules
 
 if TYPE_CHECKING:
     import torch
@@ -107,22 +108,9 @@ def apply_layout(
     if isinstance(rules, str):
         rules = get_layout(rules)
     compiled = [(re.compile(p), r) for p, r in rules.renames]
-    out: dict[str, torch.Tensor] = {}
-    origin: dict[str, str] = {}
-    records: list[LayoutRecord] = []
-    for key, tensor in state_dict.items():
-        new_key = key
-        for pattern, replacement in compiled:
-            new_key = pattern.sub(replacement, new_key)
-        if new_key in out:
-            raise LayoutRuleError(
-                f"layout {rules.name!r} renames both {origin[new_key]!r} and {key!r} to {new_key!r}",
-                hint="make the rename patterns more specific",
-            )
-        out[new_key] = tensor
-        origin[new_key] = key
-        if new_key != key:
-            records.append(LayoutRecord((key,), (new_key,), f"{rules.name}: rename"))
+    renamed, _ = apply_rules(list(state_dict), compiled, what=f"layout {rules.name!r}")
+    out: dict[str, torch.Tensor] = {new: state_dict[old] for new, old in renamed.items()}
+    records = [LayoutRecord((old,), (new,), f"{rules.name}: rename") for new, old in renamed.items() if new != old]
     for op in rules.ops:
         out, op_records = op.apply(out)
         records.extend(op_records)

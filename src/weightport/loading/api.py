@@ -8,10 +8,17 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from weightport.loading.apply import apply_plan
+from weightport.loading.conversion import (
+    Conversion,
+    cached_fetch,
+    conversion_for,
+    options_for_converted,
+    store_conversion,
+)
 from weightport.loading.fast import FastPathUnavailable, apply_fast, build_on_meta
 from weightport.loading.options import LoadOptions
 from weightport.loading.planner import build_plan
-from weightport.loading.source_io import open_source
+from weightport.loading.source_io import FetchedSource, OpenedSource, fetch_source, open_source, read_source
 from weightport.registry.resolve import SourceLike
 from weightport.report import LoadPlan, LoadReport
 
@@ -55,31 +62,24 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
     """
     opts = LoadOptions.build(options, **kwargs)
     t0 = time.perf_counter()
-    opened = open_source(source, opts)
+    fs = fetch_source(source, opts)
+    opened, the_plan, conversion = _open_and_plan(module, fs, opts)
     t1 = time.perf_counter()
-    the_plan = build_plan(module, opened, opts)
-    t2 = time.perf_counter()
     snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()} if opts.verify else None
     apply_plan(module, the_plan, check_finite=opts.check_finite)
-    t3 = time.perf_counter()
-    timings = {**opened.timings, "plan": t2 - t1, "apply": t3 - t2, "total": t3 - t0}
-    report = LoadReport.from_plan(the_plan, timings=timings, path="copy")
+    t2 = time.perf_counter()
+    report = LoadReport.from_plan(the_plan, path="copy",
+                                  timings={**opened.timings, "plan": t1 - t0 - sum(opened.timings.values()),
+                                           "apply": t2 - t1, "total": t2 - t0})
     if opts.verify:
         try:
             report.verification = _verify(module, report, opened, opts)
         except Exception:
-            module.load_state_dict(snapshot)  # a failed verification leaves the module as it was
+            module.load_state_dict(snapshot or {})  # a failed verification leaves the module as it was
             raise
+    _store(conversion, module, the_plan)
     logger.info("%s", report)
     return report
-
-
-def _verify(module: nn.Module, report: LoadReport, opened: Any, opts: LoadOptions) -> dict[str, Any]:
-    from weightport.verify import verify_load
-
-    result = verify_load(module, report, opened.source, opened.tensors, opts.verify,
-                         tolerance=opts.verify_tolerance, input_shape=opts.verify_input_shape)
-    return result.to_dict()
 
 
 def build_and_load(factory: Callable[[], M], source: SourceLike, *,
@@ -101,15 +101,14 @@ def build_and_load(factory: Callable[[], M], source: SourceLike, *,
         torch.set_rng_state(rng)
 
     t0 = time.perf_counter()
-    opened = open_source(source, opts)
-    t1 = time.perf_counter()
+    fs = fetch_source(source, opts)
     module: M | None = None
     path = "copy"
     if opts.fast:
         try:
             module = build_on_meta(factory)  # type: ignore[assignment]
-            the_plan = build_plan(module, opened, opts)  # type: ignore[arg-type]
-            t2 = time.perf_counter()
+            opened, the_plan, conversion = _open_and_plan(module, fs, opts)  # type: ignore[arg-type]
+            t1 = time.perf_counter()
             apply_fast(module, the_plan, check_finite=opts.check_finite, before_init=restore_rng)  # type: ignore[arg-type]
             path = "assign"
         except FastPathUnavailable as exc:
@@ -117,16 +116,45 @@ def build_and_load(factory: Callable[[], M], source: SourceLike, *,
             module, path = None, f"copy (fast path unavailable: {exc})"
     if module is None:
         module = factory()
-        the_plan = build_plan(module, opened, opts)
-        t2 = time.perf_counter()
+        opened, the_plan, conversion = _open_and_plan(module, fs, opts)
+        t1 = time.perf_counter()
         apply_plan(module, the_plan, check_finite=opts.check_finite, before_init=restore_rng)
-    t3 = time.perf_counter()
-    timings = {**opened.timings, "plan": t2 - t1, "build_and_apply": t3 - t2, "total": t3 - t0}
+    t2 = time.perf_counter()
+    timings = {**opened.timings, "plan": t1 - t0 - sum(opened.timings.values()), "build_and_apply": t2 - t1,
+               "total": t2 - t0}
     report = LoadReport.from_plan(the_plan, timings=timings, path=path)
     if opts.verify:
         report.verification = _verify(module, report, opened, opts)
+    _store(conversion, module, the_plan)
     logger.info("%s", report)
     return module, report
+
+
+def _open_and_plan(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> tuple[OpenedSource, LoadPlan,
+                                                                                      Conversion | None]:
+    """Read the source (or its cached conversion for this model's layout) and plan the load."""
+    conversion = conversion_for(fs, module, opts)
+    if conversion is not None and conversion.hit:
+        opened = read_source(fs, opts, fetched=cached_fetch(fs, conversion))
+        the_plan = build_plan(module, opened, options_for_converted(opts))
+        the_plan.notes.append(f"read from the cached conversion {conversion.path}")
+        return opened, the_plan, None
+    opened = read_source(fs, opts)
+    return opened, build_plan(module, opened, opts), conversion
+
+
+def _store(conversion: Conversion | None, module: nn.Module, the_plan: LoadPlan) -> None:
+    if conversion is not None:
+        stored = store_conversion(conversion, module, the_plan)
+        the_plan.notes.append(f"stored a cached conversion at {stored}")
+
+
+def _verify(module: nn.Module, report: LoadReport, opened: Any, opts: LoadOptions) -> dict[str, Any]:
+    from weightport.verify import verify_load
+
+    result = verify_load(module, report, opened.source, opened.tensors, opts.verify,
+                         tolerance=opts.verify_tolerance, input_shape=opts.verify_input_shape)
+    return result.to_dict()
 
 
 def read_state_dict(source: SourceLike, *, options: LoadOptions | Mapping[str, Any] | None = None,

@@ -56,10 +56,29 @@ def _blockers(module: nn.Module) -> str | None:
             return f"tied parameters ({seen[id(param)]} and {name})"
         seen[id(param)] = name
     for path, sub in module.named_modules():
+        stray = _meta_attribute(sub)
+        if stray is not None:
+            # e.g. torchmetrics states: tensors held as plain attributes, which no load or init reaches
+            return f"{type(sub).__name__} at {path or 'the root'} holds tensor {stray!r} outside its parameters " \
+                "and buffers"
         for name in getattr(sub, "_non_persistent_buffers_set", ()):
             buf = sub._buffers.get(name)
-            if buf is not None and buf.device == torch.device("meta") and not hasattr(sub, "init_non_persistent_buffers"):
+            rebuildable = hasattr(sub, "init_non_persistent_buffers")
+            if buf is not None and buf.device == torch.device("meta") and not rebuildable:
                 return f"non-persistent buffer {path + '.' if path else ''}{name} cannot be rebuilt"
+    return None
+
+
+def _meta_attribute(sub: nn.Module) -> str | None:
+    """The name of a meta tensor ``sub`` keeps as a plain attribute (or in a dict/list attribute)."""
+    import torch
+
+    for name, value in vars(sub).items():
+        if name in ("_parameters", "_buffers", "_modules"):
+            continue
+        values = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, torch.Tensor) and v.is_meta for v in values):
+            return name
     return None
 
 

@@ -45,6 +45,9 @@ class LoadOptions:
         fetch: Cache, offline and timeout options for fetching the source.
         fast: When building a model (``from_pretrained``), build it on the meta device and place the
             checkpoint's memory-mapped tensors without a copy; ``False`` builds normally and copies.
+        convert_cache: Store the loaded tensors once as safetensors in the model's key layout
+            (``<cache>/converted/``) and use that file for later loads of the same source into the same
+            layout: no mapping, no pickle read, a straight memory map (see :mod:`weightport.loading.conversion`).
         verify: After loading, run the source's own architecture (``True``: derived from a
             ``torchvision:``/``timm:`` source; or a function building it) and the model on one input,
             and fail when outputs differ by more than ``verify_tolerance`` (see :mod:`weightport.verify`).
@@ -69,6 +72,7 @@ class LoadOptions:
     allow_globals: tuple[str, ...] = ()
     fetch: FetchOptions = field(default_factory=FetchOptions)
     fast: bool = True
+    convert_cache: bool = False
     verify: bool | Callable[[], Any] = False
     verify_tolerance: float | None = None
     verify_input_shape: tuple[int, ...] | None = None

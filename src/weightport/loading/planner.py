@@ -133,7 +133,7 @@ def _apply_source_layout(name: str, tensors: dict[str, Any], origin: dict[str, s
     derived: dict[str, tuple[str, str]] = {}  # new key -> (old key, op description)
     for record in records:
         for new in record.target_keys:
-            derived[new] = (record.source_keys[0], record.description)
+            derived[new] = (record.source_keys[0], record.step)
     new_origin, new_ops = {}, {}
     for key in out:
         old, description = derived.get(key, (key, ""))
@@ -155,20 +155,25 @@ def _match(renamed: Renamed, target: dict[str, Any], options: LoadOptions) -> li
 
 
 def _common_into(matches: list[Match]) -> str | None:
-    """The submodule most matches were placed under, when the prefix search found one."""
-    from collections import Counter
-
-    adds = Counter(m.add for m in matches if m.how in ("prefix", "exact"))
-    if not adds:
+    """The submodule every match landed under (the longest common module path), if not the root."""
+    if not matches:
         return None
-    add, _ = adds.most_common(1)[0]
-    return add.rstrip(".") or None
+    paths = [m.target_key.split(".")[:-1] for m in matches]
+    common: list[str] = []
+    for parts in zip(*paths):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return ".".join(common) or None
 
 
 def _selected(source_key: str, target_key: str, options: LoadOptions) -> bool:
-    if options.include and not (matches_any(source_key, options.include) or matches_any(target_key, options.include)):
+    def hits(patterns: tuple[str, ...]) -> bool:
+        return matches_any(source_key, patterns) or matches_any(target_key, patterns)
+
+    if options.include and not hits(options.include):
         return False
-    return not (options.exclude and (matches_any(source_key, options.exclude) or matches_any(target_key, options.exclude)))
+    return not (options.exclude and hits(options.exclude))
 
 
 def _fit_shape(tensor: torch.Tensor, dest: torch.Tensor, m: Match, module: nn.Module, opened: OpenedSource,

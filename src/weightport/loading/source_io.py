@@ -53,17 +53,45 @@ def _jsonable(value: Any) -> Any:
     return convert(value)
 
 
-def open_source(source: SourceLike, options: LoadOptions) -> OpenedSource:
-    """Resolve ``source``, fetch its files, read the checkpoint and extract canonical tensors."""
-    timings: dict[str, float] = {}
+@dataclass
+class FetchedSource:
+    """A source resolved and fetched to local files, not yet read."""
+
+    source: Source
+    fetched: Fetched
+    seconds: float
+
+    def digest(self) -> str | None:
+        """The sha256 of the fetched file(s): recorded by the fetch, pinned, or computed once."""
+        from weightport.digest import digest_of
+
+        if self.fetched.sha256:
+            return self.fetched.sha256
+        path = self.fetched.path
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        return digest_of(files)
+
+
+def fetch_source(source: SourceLike, options: LoadOptions) -> FetchedSource:
+    """Resolve ``source`` and fetch its files into the cache (no reading)."""
     t0 = time.perf_counter()
     resolved = resolve(source)
     fetched = get_adapter(resolved.scheme).fetch(resolved, options.fetch)
-    t1 = time.perf_counter()
+    return FetchedSource(resolved, fetched, time.perf_counter() - t0)
+
+
+def read_source(fs: FetchedSource, options: LoadOptions, *, fetched: Fetched | None = None) -> OpenedSource:
+    """Read a fetched source and extract canonical tensors (``fetched`` overrides the files read)."""
+    fetched = fetched or fs.fetched
+    t0 = time.perf_counter()
     raw = read_checkpoint(fetched.path, ReadOptions(mmap=True, allow_globals=options.allow_globals))
     extracted = extract_state_dict(raw.obj, ema=options.ema)
     canonical, key_ops = canonicalise(extracted.tensors)
     tensors = {new: extracted.tensors[old] for new, old in canonical.items()}
-    t2 = time.perf_counter()
-    timings.update(fetch=t1 - t0, read=t2 - t1)
-    return OpenedSource(resolved, fetched, raw, extracted, tensors, canonical, key_ops, timings)
+    timings = {"fetch": fs.seconds, "read": time.perf_counter() - t0}
+    return OpenedSource(fs.source, fetched, raw, extracted, tensors, canonical, key_ops, timings)
+
+
+def open_source(source: SourceLike, options: LoadOptions) -> OpenedSource:
+    """Resolve ``source``, fetch its files, read the checkpoint and extract canonical tensors."""
+    return read_source(fetch_source(source, options), options)

@@ -30,7 +30,7 @@ def source_from_alias(alias: Alias) -> Source:
     pre = {k: meta.pop(k) for k in _PREPROCESSING_KEYS if k in meta}
     if pre:
         changes["preprocessing"] = Preprocessing(
-            **{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in pre.items()}
+            **{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in pre.items()}  # type: ignore[arg-type]
         )
     changes["meta"] = {**dict(base.meta), **meta, "alias": alias.name}
     return base.replace(**changes)

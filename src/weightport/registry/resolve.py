@@ -70,8 +70,13 @@ def resolve(source: SourceLike) -> Source:
     return _resolve_name(text)
 
 
+#: File extensions that make a bare word a path, not a name (``model.ckpt`` is never a registry name).
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".npz", ".json", ".tar")
+
+
 def _looks_like_path(text: str) -> bool:
-    return "/" in text or os.sep in text or text.startswith((".", "~")) or Path(text).exists()
+    return ("/" in text or os.sep in text or text.startswith((".", "~")) or text.lower().endswith(CHECKPOINT_SUFFIXES)
+            or Path(text).exists())
 
 
 def _known_schemes() -> list[str]:

@@ -1,0 +1,7 @@
+"""``python -m weightport.cli``."""
+
+import sys
+
+from weightport.cli import main
+
+sys.exit(main())

@@ -1,0 +1,51 @@
+"""``weightport plan``: the dry run against a model the user names, and its exit code."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.conftest import run_cli
+
+
+def test_plan_that_loads_exits_0_and_saves_reusable_rules(ckpts, tmp_path):
+    rules = tmp_path / "rules.json"
+    result = run_cli("--json", "plan", str(ckpts["ckpt"]), "--model", f"{ckpts['models']}:TinyNet",
+                     "--save", str(rules))
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["ok"] is True and data["coverage"] == 1.0
+    assert data["counts"]["loaded"] == 14 and data["counts"]["missing"] == 0
+    assert data["source"]["container"] == "state_dict"
+    assert {r["source_key"]: r["target_key"] for r in data["loaded"]}["model.fc.weight"] == "fc.weight"
+    saved = json.loads(rules.read_text())
+    assert saved["source"] == f"file:{ckpts['ckpt']}" and len(saved["rename"]) == 14
+
+
+def test_plan_that_would_fail_a_strict_load_exits_3(ckpts):
+    spec = f"{ckpts['models']}:tiny_with_extra"
+    result = run_cli("plan", str(ckpts["safetensors"]), "--model", spec, "--num-classes", "10")
+    assert result.code == 3
+    assert "[WOULD FAIL]" in result.out and "missing: extra.{weight,bias}" in result.out
+    assert "a load would fail: 2 model weight(s) are not in" in result.out
+    assert result.err == ""
+
+
+def test_plan_options_reach_the_planner(ckpts, capsys):
+    from weightport.cli import main
+
+    spec = f"{ckpts['models']}:tiny_with_extra"
+    assert main(["--json", "plan", str(ckpts["ddp"]), "--model", spec, "--num-classes", "5", "--no-strict"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["strict"] is False and data["missing"] == ["extra.weight", "extra.bias"]
+    assert sorted(data["reinitialized"]) == ["fc.bias", "fc.weight"]  # 10 classes in the file, 5 in the model
+    assert main(["plan", str(ckpts["ddp"]), "--model", spec, "--exclude", "fc", "--reinit", "extra", "fc"]) == 0
+    assert "a load would succeed" in capsys.readouterr().out
+
+
+def test_a_bad_model_spec_is_a_usage_error(ckpts, capsys):
+    from weightport.cli import main
+
+    assert main(["plan", str(ckpts["ddp"]), "--model", "no_colon"]) == 2
+    assert capsys.readouterr().err.startswith("error: --model 'no_colon' is not MODULE:CALLABLE\nhint: e.g.")
+    assert main(["plan", str(ckpts["ddp"]), "--model", f"{ckpts['models']}:Nope"]) == 2
+    assert "has no attribute 'Nope'" in capsys.readouterr().err
