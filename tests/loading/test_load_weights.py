@@ -262,3 +262,16 @@ def test_a_source_layout_rule_set_is_applied_and_reported(tmp_path, pretrained):
     record = next(r for r in report.loaded if r.target_key == "fc.weight")
     assert record.source_key == "classifier.weight"
     assert any(op.startswith("layout test-enc-layout") for op in record.ops)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_finite_check_is_exact(dtype):
+    from weightport.loading.apply import all_finite
+
+    big = torch.full((1000,), torch.finfo(dtype).max / 2, dtype=dtype)  # the sum overflows; values are finite
+    assert all_finite(big)
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        t = torch.zeros(100, dtype=dtype)
+        t[37] = bad
+        assert not all_finite(t)
+    assert all_finite(torch.arange(5))

@@ -7,39 +7,16 @@ renamed aside (quarantined, never deleted: it may be evidence) and fetched again
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import threading
 import time
 from pathlib import Path
 
+from weightport.digest import file_sha256
 from weightport.errors import IntegrityError
 from weightport.fetch.cache import read_sidecar, sidecar_path, write_sidecar
 
 logger = logging.getLogger("weightport")
-
-_digests: dict[tuple[str, int, int, int], str] = {}
-_digests_lock = threading.Lock()
-
-
-def file_sha256(path: Path) -> str:
-    """The full sha256 of ``path``, computed once per process per (inode, size, mtime)."""
-    st = os.stat(path)
-    key = (os.fspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
-    with _digests_lock:
-        known = _digests.get(key)
-    if known is not None:
-        return known
-    hasher = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            hasher.update(chunk)
-    digest = hasher.hexdigest()
-    with _digests_lock:
-        _digests[key] = digest
-    return digest
-
 
 def check_cached(
     path: Path, *, sha256: str | None = None, size: int | None = None, hash_prefix: str | None = None

@@ -23,7 +23,7 @@ def produce_tensors(plan: LoadPlan, *, check_finite: bool = True) -> dict[str, A
 
     tensors = {key: produce() for key, produce in plan._producers.items()}
     if check_finite:
-        bad = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        bad = [k for k, t in tensors.items() if not all_finite(t)]
         if bad:
             sources = {r.target_key: r.source_key for r in plan.loaded}
             raise NonFiniteWeightsError(
@@ -32,6 +32,23 @@ def produce_tensors(plan: LoadPlan, *, check_finite: bool = True) -> dict[str, A
                 hint="the checkpoint is damaged or diverged; pass check_finite=False to load it anyway",
             )
     return tensors
+
+
+def all_finite(tensor: Any) -> bool:
+    """Whether a tensor holds no NaN or infinity (integer tensors always do).
+
+    A sum is finite exactly when no element is NaN or infinite, unless it overflows; so the sum (in
+    float32 for 16-bit types) is checked first, which streams the data once without allocating a
+    mask, and only a non-finite sum pays for the exact element-wise check.
+    """
+    import torch
+
+    if not (tensor.is_floating_point() or tensor.is_complex()):
+        return True
+    wide = torch.float32 if tensor.dtype in (torch.float16, torch.bfloat16) else None
+    if bool(torch.isfinite(tensor.sum(dtype=wide))):
+        return True
+    return bool(torch.isfinite(tensor).all())
 
 
 def apply_plan(module: nn.Module, plan: LoadPlan, *, check_finite: bool = True,

@@ -34,7 +34,7 @@ class OpenedSource:
         """Provenance for the plan and report."""
         from weightport.digest import digest_of
 
-        sha256 = self.fetched.sha256 or self.source.sha256 or digest_of(self.raw.files)
+        sha256 = self.fetched.sha256 or self.source.sha256 or digest_of(self.raw.files, persistent=True)
         size = self.fetched.size if self.fetched.size is not None else sum(p.stat().st_size for p in self.raw.files)
         meta = dict(self.source.to_dict())
         for k in ("uri", "sha256", "resolved_by"):
@@ -69,7 +69,7 @@ class FetchedSource:
             return self.fetched.sha256
         path = self.fetched.path
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        return digest_of(files)
+        return digest_of(files, persistent=True)
 
 
 def fetch_source(source: SourceLike, options: LoadOptions) -> FetchedSource:
