@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from weightport.loading.apply import apply_plan
@@ -63,7 +64,9 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
     opts = LoadOptions.build(options, **kwargs)
     t0 = time.perf_counter()
     fs = fetch_source(source, opts)
-    opened, the_plan, conversion = _open_and_plan(module, fs, opts)
+    prepared = _prepare(module, fs, opts)
+    the_plan = _plan(module, prepared)
+    opened, conversion = prepared.opened, prepared.conversion
     t1 = time.perf_counter()
     snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()} if opts.verify else None
     apply_plan(module, the_plan, check_finite=opts.check_finite)
@@ -103,11 +106,13 @@ def build_and_load(factory: Callable[[], M], source: SourceLike, *,
     t0 = time.perf_counter()
     fs = fetch_source(source, opts)
     module: M | None = None
+    prepared: _Prepared | None = None
     path = "copy"
     if opts.fast:
         try:
             module = build_on_meta(factory)  # type: ignore[assignment]
-            opened, the_plan, conversion = _open_and_plan(module, fs, opts)  # type: ignore[arg-type]
+            prepared = _prepare(module, fs, opts)  # type: ignore[arg-type]
+            the_plan = _plan(module, prepared)  # type: ignore[arg-type]
             t1 = time.perf_counter()
             apply_fast(module, the_plan, check_finite=opts.check_finite, before_init=restore_rng)  # type: ignore[arg-type]
             path = "assign"
@@ -116,9 +121,13 @@ def build_and_load(factory: Callable[[], M], source: SourceLike, *,
             module, path = None, f"copy (fast path unavailable: {exc})"
     if module is None:
         module = factory()
-        opened, the_plan, conversion = _open_and_plan(module, fs, opts)
+        # The meta build has the same keys and shapes: what was already read is planned again, not re-read.
+        prepared = prepared or _prepare(module, fs, opts)
+        the_plan = _plan(module, prepared)
         t1 = time.perf_counter()
         apply_plan(module, the_plan, check_finite=opts.check_finite, before_init=restore_rng)
+    assert prepared is not None  # for the type checker: both paths above prepared the source
+    opened, conversion = prepared.opened, prepared.conversion
     t2 = time.perf_counter()
     timings = {**opened.timings, "plan": t1 - t0 - sum(opened.timings.values()), "build_and_apply": t2 - t1,
                "total": t2 - t0}
@@ -130,17 +139,31 @@ def build_and_load(factory: Callable[[], M], source: SourceLike, *,
     return module, report
 
 
-def _open_and_plan(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> tuple[OpenedSource, LoadPlan,
-                                                                                      Conversion | None]:
-    """Read the source (or its cached conversion for this model's layout) and plan the load."""
+@dataclass
+class _Prepared:
+    """A source read for one model layout: what to plan with, and where a conversion would go."""
+
+    opened: OpenedSource
+    plan_options: LoadOptions
+    conversion: Conversion | None  # a conversion to store after the load (None on a hit)
+    note: str | None = None
+
+
+def _prepare(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> _Prepared:
+    """Read the source, or its cached conversion for this model's layout."""
     conversion = conversion_for(fs, module, opts)
     if conversion is not None and conversion.hit:
         opened = read_source(fs, opts, fetched=cached_fetch(fs, conversion))
-        the_plan = build_plan(module, opened, options_for_converted(opts))
-        the_plan.notes.append(f"read from the cached conversion {conversion.path}")
-        return opened, the_plan, None
-    opened = read_source(fs, opts)
-    return opened, build_plan(module, opened, opts), conversion
+        return _Prepared(opened, options_for_converted(opts), None,
+                         f"read from the cached conversion {conversion.path}")
+    return _Prepared(read_source(fs, opts), opts, conversion)
+
+
+def _plan(module: nn.Module, prepared: _Prepared) -> LoadPlan:
+    the_plan = build_plan(module, prepared.opened, prepared.plan_options)
+    if prepared.note:
+        the_plan.notes.append(prepared.note)
+    return the_plan
 
 
 def _store(conversion: Conversion | None, module: nn.Module, the_plan: LoadPlan) -> None:
