@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from weightport.keys import fold_keys
+from weightport.registry.source import jsonable
 
 #: safetensors dtype names → the names torch prints (without ``torch.``).
 SAFETENSORS_DTYPES: dict[str, str] = {
@@ -139,11 +140,11 @@ def summarise_opened(opened: Any) -> Summary:
     files = opened.raw.files or [opened.raw.path]
     metadata: dict[str, Any] = {}
     if opened.raw.metadata:
-        metadata.update(_jsonable(opened.raw.metadata))
+        metadata.update(jsonable(opened.raw.metadata))
     if opened.fetched.meta.get("config"):
-        metadata["hub_config"] = _jsonable(opened.fetched.meta["config"])
+        metadata["hub_config"] = jsonable(opened.fetched.meta["config"])
     if opened.source.meta:
-        metadata["source"] = _jsonable(opened.source.meta)
+        metadata["source"] = jsonable(opened.source.meta)
     return Summary(
         source=opened.source.uri, path=str(opened.raw.path), format=opened.raw.format, tensors=tensors,
         file_bytes=sum(Path(p).stat().st_size for p in files if Path(p).is_file()),
@@ -152,7 +153,3 @@ def summarise_opened(opened: Any) -> Summary:
     )
 
 
-def _jsonable(value: Mapping[str, Any]) -> Any:
-    from weightport.registry.source import _jsonable as convert
-
-    return convert(value)

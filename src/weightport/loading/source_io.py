@@ -13,7 +13,7 @@ from weightport.layout.extract import Extracted, extract_state_dict
 from weightport.loading.options import LoadOptions
 from weightport.registry.resolve import SourceLike, resolve
 from weightport.registry.schemes import get_adapter
-from weightport.registry.source import Source
+from weightport.registry.source import Source, jsonable
 from weightport.report import SourceInfo
 
 
@@ -40,17 +40,11 @@ class OpenedSource:
         for k in ("uri", "sha256", "resolved_by"):
             meta.pop(k, None)
         if self.raw.metadata:
-            meta["checkpoint"] = _jsonable(self.raw.metadata)
+            meta["checkpoint"] = jsonable(self.raw.metadata)
         return SourceInfo(
             uri=self.source.uri, path=str(self.raw.path), format=self.raw.format, sha256=sha256, bytes=size,
             container=self.extracted.container, resolved_by=self.source.resolved_by, meta=meta,
         )
-
-
-def _jsonable(value: Any) -> Any:
-    from weightport.registry.source import _jsonable as convert
-
-    return convert(value)
 
 
 @dataclass
