@@ -262,24 +262,24 @@ def _stream(response, out, url: str, dest: Path, announced: int | None, progress
                 raise _Transient(error) from exc
             if not chunk:
                 break
-            try:
-                out.write(chunk)
-            except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-                    raise _disk_full(dest, announced, count, exc) from exc
-                raise
+            _write(out.write, chunk, dest, announced, count)
             hasher.update(chunk)
             count += len(chunk)
             bar.update(len(chunk))
-        try:
-            out.flush()
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-                raise _disk_full(dest, announced, count, exc) from exc
-            raise
+        _write(out.flush, None, dest, announced, count)
     finally:
         bar.close()
     return hasher.hexdigest(), count
+
+
+def _write(op, chunk: bytes | None, dest: Path, announced: int | None, count: int) -> None:
+    """Write (or flush) to the temp file; a full disk or a file-size limit is a DiskFullError."""
+    try:
+        op() if chunk is None else op(chunk)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise _disk_full(dest, announced, count, exc) from exc
+        raise
 
 
 def _stall(url: str, count: int, exc: BaseException) -> DownloadTimeoutError:

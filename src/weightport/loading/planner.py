@@ -202,8 +202,10 @@ def _dt(t: Any) -> str:
 def _cast_op(tensor: torch.Tensor, dest: torch.Tensor, key: str, options: LoadOptions) -> str | None:
     if tensor.dtype == dest.dtype:
         return None
-    if not tensor.dtype.is_floating_point and tensor.dtype != dest.dtype and dest.dtype.is_floating_point \
-            and not tensor.dtype.is_complex and tensor.dtype != _bool():
+    import torch
+
+    numeric = tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool
+    if dest.dtype.is_floating_point and not numeric:
         raise DtypeError(
             f"checkpoint tensor {key!r} is {_dt(tensor)} but the model expects {_dt(dest)}: "
             "integer weights would change meaning as floats",
@@ -220,12 +222,6 @@ def _cast_op(tensor: torch.Tensor, dest: torch.Tensor, key: str, options: LoadOp
             warn(f"casting {key!r} from {_dt(tensor)} to {_dt(dest)} loses precision", LossyCastWarning)
         op += " (lossy)"
     return op
-
-
-def _bool() -> Any:
-    import torch
-
-    return torch.bool
 
 
 def _lossy(src: Any, dst: Any) -> bool:
