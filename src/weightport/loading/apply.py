@@ -19,7 +19,6 @@ def produce_tensors(plan: LoadPlan, *, check_finite: bool = True) -> dict[str, A
     Raises:
         NonFiniteWeightsError: A tensor holds NaN or infinite values and ``check_finite`` is set.
     """
-    import torch
 
     tensors = {key: produce() for key, produce in plan._producers.items()}
     if check_finite:
@@ -68,7 +67,10 @@ def apply_plan(module: nn.Module, plan: LoadPlan, *, check_finite: bool = True,
     module.load_state_dict(tensors, strict=False)
     if before_init is not None:
         before_init()
-    reinitialize(module, [r.key for r in plan.reinitialized])
+    kept = reinitialize(module, [r.key for r in plan.reinitialized])
+    if kept:
+        plan.notes.append("no reset_parameters(), so these kept their current values instead of a re-initialisation: "
+                          + ", ".join(kept))
 
 
 def reinitialize(module: nn.Module, keys: list[str]) -> list[str]:
