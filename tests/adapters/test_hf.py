@@ -7,7 +7,6 @@ import os
 
 import pytest
 
-from weightport.adapters.base import FetchOptions
 from weightport.errors import (
     InvalidSourceError,
     OfflineCacheMissError,
@@ -15,6 +14,7 @@ from weightport.errors import (
     SourceNotFoundError,
 )
 from weightport.fetch.lockfile import lock_sources
+from weightport.fetch.types import FetchOptions
 from weightport.registry import Source, get_adapter, resolve
 
 SAFE = os.urandom(5000)

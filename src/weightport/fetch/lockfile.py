@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from weightport.adapters.base import Fetched, FetchOptions
 from weightport.errors import IntegrityError, InvalidSourceError, SourceNotFoundError
+from weightport.fetch.types import Fetched, FetchOptions
 from weightport.registry.source import Source
 
 logger = logging.getLogger("weightport")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from weightport.adapters.base import Fetched, FetchOptions
 from weightport.errors import IntegrityError
 from weightport.fetch.lockfile import check_locked, locked_entry
+from weightport.fetch.types import Fetched, FetchOptions
 from weightport.registry.source import Source
 
 

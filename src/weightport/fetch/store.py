@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from weightport.adapters.base import Fetched, FetchOptions
 from weightport.fetch.download import download
 from weightport.fetch.lockfile import locked_entry
 from weightport.fetch.locking import entry_lock
@@ -22,6 +21,7 @@ from weightport.fetch.mirror import mirror_url
 from weightport.fetch.offline import require_online
 from weightport.fetch.pinning import check_fetched
 from weightport.fetch.sweep import sweep_entry
+from weightport.fetch.types import Fetched, FetchOptions
 from weightport.fetch.verify import check_cached, quarantine
 from weightport.registry.source import Source
 

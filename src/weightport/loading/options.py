@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from weightport.adapters.base import FetchOptions
 from weightport.errors import UsageError
+from weightport.fetch.types import FetchOptions
 from weightport.layout.rename import RenameRules
 
 MatchMode = Literal["auto", "exact", "structural"]
