@@ -13,8 +13,8 @@ from weightport.errors import (
     PathTraversalError,
     SourceNotFoundError,
 )
-from weightport.fetch.lockfile import lock_sources
 from weightport.fetch.types import FetchOptions
+from weightport.lock import lock_sources
 from weightport.registry import Source, get_adapter, resolve
 
 SAFE = os.urandom(5000)

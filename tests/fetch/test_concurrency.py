@@ -15,7 +15,7 @@ import pytest
 
 from weightport.errors import LockTimeoutError
 from weightport.fetch.cache import url_entry
-from weightport.fetch.locking import entry_lock
+from weightport.fetch.download_lock import entry_lock
 from weightport.fetch.types import FetchOptions
 from weightport.registry import get_adapter, resolve
 

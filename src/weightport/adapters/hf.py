@@ -36,10 +36,10 @@ from weightport.errors import (
     WeightportError,
 )
 from weightport.fetch.cache import hf_hub_cache
-from weightport.fetch.lockfile import locked_entry
+from weightport.fetch.integrity import file_sha256, quarantine
 from weightport.fetch.pinning import check_fetched
 from weightport.fetch.types import Fetched, FetchOptions
-from weightport.fetch.verify import file_sha256, quarantine
+from weightport.fetch.weightport_lock import locked_entry
 from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Source
 

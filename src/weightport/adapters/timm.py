@@ -19,10 +19,10 @@ from weightport.errors import (
     UnknownSourceError,
 )
 from weightport.fetch.cache import torch_hub_checkpoints, url_filename
-from weightport.fetch.lockfile import locked_entry
 from weightport.fetch.pinning import check_fetched
 from weightport.fetch.store import fetch_url
 from weightport.fetch.types import Fetched, FetchOptions
+from weightport.fetch.weightport_lock import locked_entry
 from weightport.registry.resolve import register_name_resolver
 from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Preprocessing, Source

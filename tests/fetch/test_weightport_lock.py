@@ -10,8 +10,9 @@ import pytest
 
 from weightport.errors import IntegrityError, SourceNotFoundError
 from weightport.fetch.cache import url_entry
-from weightport.fetch.lockfile import LockFile, lock_sources
 from weightport.fetch.types import FetchOptions
+from weightport.fetch.weightport_lock import LockFile
+from weightport.lock import lock_sources
 from weightport.registry import get_adapter, resolve
 
 BODY = os.urandom(100_000)
