@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from weightport.adapters.base import Fetched
+from weightport.fetch.types import Fetched
 from weightport.loading.options import LoadOptions
 
 if TYPE_CHECKING:

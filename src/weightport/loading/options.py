@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from weightport.adapters.base import FetchOptions
 from weightport.errors import UsageError
+from weightport.fetch.types import FetchOptions
 from weightport.layout.rename import RenameRules
 
 MatchMode = Literal["auto", "exact", "structural"]
@@ -50,7 +50,7 @@ class LoadOptions:
             layout: no mapping, no pickle read, a straight memory map (see :mod:`weightport.loading.conversion`).
         verify: After loading, run the source's own architecture (``True``: derived from a
             ``torchvision:``/``timm:`` source; or a function building it) and the model on one input,
-            and fail when outputs differ by more than ``verify_tolerance`` (see :mod:`weightport.verify`).
+            and fail when outputs differ by more than ``verify_tolerance`` (see :mod:`weightport.loading.equivalence`).
         verify_tolerance: Largest allowed absolute output difference (default scales with the output).
         verify_input_shape: Input shape for verification (default from the source's input size).
     """

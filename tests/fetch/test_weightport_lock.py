@@ -8,10 +8,11 @@ import os
 
 import pytest
 
-from weightport.adapters.base import FetchOptions
 from weightport.errors import IntegrityError, SourceNotFoundError
 from weightport.fetch.cache import url_entry
-from weightport.fetch.lockfile import LockFile, lock_sources
+from weightport.fetch.types import FetchOptions
+from weightport.fetch.weightport_lock import LockFile
+from weightport.lock import lock_sources
 from weightport.registry import get_adapter, resolve
 
 BODY = os.urandom(100_000)

@@ -1,4 +1,4 @@
-"""Checking a cached file before trusting it, and putting a bad one aside.
+"""Cache integrity: checking a cached file before trusting it, and putting a bad one aside.
 
 A hit is trusted when its size matches the sidecar record and its full sha256 (computed once per
 process for a given inode, size and mtime) matches the sidecar and any pin. A file that fails is

@@ -1,4 +1,8 @@
-"""``weightport.lock``: what each source resolved to, so a run months later gets the same bytes.
+"""``weightport.lock``, the file of pins: what each source resolved to, so a run months later gets the same bytes.
+
+This module reads, writes and checks the file; making one (resolve and fetch each source) is
+:func:`weightport.lock.lock_sources`, a stage above fetching. Not to be confused with
+:mod:`weightport.fetch.download_lock` (the inter-process lock around one download).
 
 The file is JSON::
 
@@ -15,20 +19,16 @@ Sources without an entry are fetched as usual.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from weightport.adapters.base import Fetched, FetchOptions
 from weightport.errors import IntegrityError, InvalidSourceError, SourceNotFoundError
+from weightport.fetch.types import Fetched, FetchOptions
 from weightport.registry.source import Source
-
-logger = logging.getLogger("weightport")
 
 LOCKFILE_NAME = "weightport.lock"
 LOCKFILE_ENV = "WEIGHTPORT_LOCKFILE"
@@ -106,7 +106,7 @@ class LockFile:
         except FileNotFoundError as exc:
             raise SourceNotFoundError(
                 f"lock file not found: {path}",
-                hint=f"create it with `weightport lock` (or lock_sources()), or unset {LOCKFILE_ENV}",
+                hint=f"create it with `weightport lock` (or weightport.lock_sources()), or unset {LOCKFILE_ENV}",
             ) from exc
         except json.JSONDecodeError as exc:
             raise InvalidSourceError(f"lock file {path} is not valid JSON: {exc}") from exc
@@ -133,7 +133,7 @@ def locked_entry(source: Source, options: FetchOptions) -> LockedSource | None:
 
 def entry_for(source: Source, fetched: Fetched) -> LockedSource:
     """What the lock file records for a fetched source."""
-    from weightport.fetch.verify import file_sha256
+    from weightport.fetch.integrity import file_sha256
 
     files = {
         name: {"size": Path(p).stat().st_size, "sha256": file_sha256(Path(p))}
@@ -167,26 +167,3 @@ def check_locked(source: Source, fetched: Fetched, entry: LockedSource) -> None:
             f"{source.uri} differs from the lock file: " + "; ".join(problems),
             hint="the weights changed upstream; update the lock with `weightport lock` if that is intended",
         )
-
-
-def lock_sources(
-    sources: Iterable[str | Source], path: Path | str = LOCKFILE_NAME, *, options: FetchOptions | None = None
-) -> LockFile:
-    """Resolve and fetch each source, record it, and write the lock file.
-
-    Existing entries of other sources in the file are kept; entries of these sources are replaced.
-    """
-    from weightport.registry.resolve import resolve
-    from weightport.registry.schemes import get_adapter
-
-    path = Path(path)
-    lock = LockFile.load(path) if path.exists() else LockFile(path=path)
-    # Fetch without the lock in force: this is how the lock is (re)made.
-    fetch_options = dataclasses.replace(options or FetchOptions(), lockfile=False)
-    for item in sources:
-        source = resolve(item)
-        fetched = get_adapter(source.scheme).fetch(source, fetch_options)
-        lock.add(entry_for(source, fetched))
-        logger.info("locked %s", source.uri)
-    lock.save(path)
-    return lock

@@ -1,4 +1,7 @@
-"""One writer per cache entry across processes: a file lock with a bounded wait."""
+"""The inter-process lock around one download: one writer per cache entry, with a bounded wait.
+
+Not to be confused with :mod:`weightport.fetch.weightport_lock` (the `weightport.lock` file of pins).
+"""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import weightport
 from tests.conftest import save
 from weightport import PretrainedMixin
 from weightport.errors import UsageError, VerificationError
-from weightport.verify import source_builder
+from weightport.loading.equivalence import source_builder
 
 
 class Wrapper(PretrainedMixin, nn.Module):

@@ -1,4 +1,4 @@
-"""Verification: after a load, run the source's own architecture and the target on one input.
+"""Output equivalence (the `verify=` option): run the source architecture and the loaded target on one input.
 
 A load can pair every tensor and still be wrong (a transposed kernel, BN eps, a channel order). When
 the source architecture can be built — a ``torchvision:`` or ``timm:`` source, or a builder the user
