@@ -78,7 +78,8 @@ class Pair:
         return self.torchvision
 
 
-def _family(family: str, names: list[tuple[str, str]], *, input_size: int = 64, huge: tuple[str, ...] = ()) -> list[Pair]:
+def _family(family: str, names: list[tuple[str, str]], *, input_size: int = 64,
+            huge: tuple[str, ...] = ()) -> list[Pair]:
     return [
         Pair(family, tv, tm, "default" if i == 0 else "huge" if tv in huge else "all", input_size)
         for i, (tv, tm) in enumerate(names)
@@ -166,7 +167,7 @@ def randomise(model: Any, seed: int) -> None:
 
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             noise = torch.randn(p.shape, generator=generator, dtype=p.dtype)
             scale = float(p.abs().mean()) if p.numel() > 1 and float(p.abs().mean()) > 0 else 0.1
             p.add_(noise * 0.2 * scale + noise * 0.01)
@@ -251,7 +252,8 @@ def run_direction(pair: Pair, direction: str, folder: Path, *, seed: int = 0,
         out.detail = f"coverage {report.coverage:.1%}"
     else:
         out.outcome = "WRONG"
-        out.detail = (f"loaded {counts['loaded']} tensors ({', '.join(f'{k[3:]} {v}' for k, v in counts.items() if k.startswith('by_'))}), "
+        how = ", ".join(f"{k[3:]} {v}" for k, v in counts.items() if k.startswith("by_"))
+        out.detail = (f"loaded {counts['loaded']} tensors ({how}), "
                       f"re-initialised {counts['reinitialized']}, unexpected {counts['unexpected']}, "
                       f"coverage {report.coverage:.1%}; outputs differ by {out.rel_diff:.2%}")
     return out

@@ -57,7 +57,8 @@ def test_fast_and_slow_paths_are_identical_with_a_reinitialised_head(tmp_path, f
     assert not any(t.is_meta for t in list(fast.parameters()) + list(fast.buffers()))
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        assert torch.equal(fast(x), slow(x))
+        # Equal weights; the memory-mapped ones may be aligned differently, so kernels may round differently.
+        torch.testing.assert_close(fast(x), slow(x), rtol=1e-6, atol=1e-6)
 
 
 def test_fast_path_trains(tmp_path):

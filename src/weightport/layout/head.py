@@ -35,8 +35,9 @@ def head_modules(module: nn.Module) -> list[str]:
         chosen = outer[-1:] if len(outer) > 1 and _nested_in_backbone(outer) else outer
         layers = [_final_layer(module.get_submodule(path), path) for path in chosen]
         return [layer for layer in layers if layer is not None]
-    linears = [n for n, m in with_params if isinstance(m, nn.Linear)]
-    return linears[-1:]
+    # No module is named like a head: the model's last layer, when it is a Linear (an MLP's output).
+    leaves = [(n, m) for n, m in named if any(True for _ in m.parameters(recurse=False))]
+    return [leaves[-1][0]] if leaves and isinstance(leaves[-1][1], nn.Linear) else []
 
 
 def _final_layer(head: nn.Module, path: str) -> str | None:
