@@ -7,7 +7,7 @@ tolerance it is a :class:`~weightport.errors.VerificationError`.
 
 When the target's head was re-initialised, both heads are replaced by ``Identity`` so that the
 features feeding them are compared instead. A 1-channel target is fed a grey image and the source the
-same image repeated on 3 channels (the channels adapter makes these equal).
+same image repeated on 3 channels (the channels fitter makes these equal).
 """
 
 from __future__ import annotations
