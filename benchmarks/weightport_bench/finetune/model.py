@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from weightport.bench.finetune.recipe import Recipe, build_optimizer, recipe_for
 from weightport.errors import MissingDependencyError, UsageError
 from weightport.mixin import PretrainedMixin
+from weightport_bench.finetune.recipe import Recipe, build_optimizer, recipe_for
 
 #: What a backbone builder returns: the body (images → pooled features), its feature width, and
 #: the mean/std its library says it was trained with (``None`` when unknown).

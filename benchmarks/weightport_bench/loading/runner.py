@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import weightport
-from weightport.bench.loading.approaches import APPROACHES
-from weightport.bench.loading.fixtures import Fixture
+from weightport_bench.loading.approaches import APPROACHES
+from weightport_bench.loading.fixtures import Fixture
 
 logger = logging.getLogger("weightport.bench")
 
-CHILD_MODULE = "weightport.bench.loading.child"
+CHILD_MODULE = "weightport_bench.loading.child"
 METRICS: tuple[str, ...] = (
     "wall_s", "import_s", "load_s", "touch_s", "after_imports_s", "verify_s",
     "peak_rss_mib", "rss_base_mib", "above_base_mib", "anon_end_mib", "anon_above_base_mib",
@@ -103,10 +103,11 @@ def plan_jobs(archs: Iterable[str], formats: Iterable[str], approaches: Iterable
 
 
 def child_env(threads: int | None = None) -> dict[str, str]:
-    """The environment of a child: the same weightport as this process, offline, quiet."""
+    """The environment of a child: the same weightport and benchmarks as this process, offline, quiet."""
     env = dict(os.environ)
     src = str(Path(weightport.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    bench = str(Path(__file__).resolve().parents[2])  # the directory holding weightport_bench
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, bench, env.get("PYTHONPATH")) if p)
     env["HF_HUB_OFFLINE"] = "1"
     env["HF_HUB_DISABLE_TELEMETRY"] = "1"
     env["PYTHONWARNINGS"] = "ignore"
@@ -155,7 +156,7 @@ def run_subprocess(job: Job, fixture: Fixture, launch: Launch) -> dict[str, Any]
 def run_inline(job: Job, fixture: Fixture, launch: Launch) -> dict[str, Any]:
     """Run ``job`` in this process: only to check that every approach works (tests); the numbers
     mean nothing, since imports are shared and memory is this process's."""
-    from weightport.bench.loading.child import run
+    from weightport_bench.loading.child import run
 
     t0 = time.perf_counter()
     record = run(_spec(job, fixture), start=t0)

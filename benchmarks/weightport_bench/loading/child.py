@@ -1,4 +1,4 @@
-"""One approach, one load, in a fresh process: ``python -m weightport.bench.loading.child SPEC OUT``.
+"""One approach, one load, in a fresh process: ``python -m weightport_bench.loading.child SPEC OUT``.
 
 ``SPEC`` is a JSON object (approach, fixture root, format); the measurements are
 written as JSON to the file ``OUT``. The phases are timed apart: importing what the approach needs,
@@ -20,11 +20,11 @@ import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from weightport.bench.loading import memory  # noqa: E402
-from weightport.bench.loading.approaches import Loaded, get  # noqa: E402
-from weightport.bench.loading.checks import CHECKS  # noqa: E402
-from weightport.bench.loading.fixtures import load_fixture  # noqa: E402
 from weightport.errors import VerificationError  # noqa: E402
+from weightport_bench.loading import memory  # noqa: E402
+from weightport_bench.loading.approaches import Loaded, get  # noqa: E402
+from weightport_bench.loading.checks import CHECKS  # noqa: E402
+from weightport_bench.loading.fixtures import load_fixture  # noqa: E402
 
 
 def run(spec: dict[str, Any], start: float | None = None) -> dict[str, Any]:

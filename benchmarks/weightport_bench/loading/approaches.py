@@ -1,6 +1,6 @@
 """The ways of loading a checkpoint that the benchmark compares, one function per approach.
 
-Each approach runs in its own fresh process (see :mod:`weightport.bench.loading.child`). This module
+Each approach runs in its own fresh process (see :mod:`weightport_bench.loading.child`). This module
 imports nothing heavy itself: an approach names the modules it needs in ``imports`` (the child
 imports them first, and times that apart), and its function returns what it loaded. The
 timm model is what every model approach returns, so that its ``state_dict`` keys are timm's.

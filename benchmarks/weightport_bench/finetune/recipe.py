@@ -32,7 +32,7 @@ class Recipe:
         probe_epochs: Epochs with a frozen body before everything trains (``lp-ft`` only).
         image_size: Side of the square input images, in pixels.
         batch_size: Images per optimizer step on each device.
-        augmentation: A name from ``weightport.bench.finetune.data.AUGMENTATIONS``.
+        augmentation: A name from ``weightport_bench.finetune.data.AUGMENTATIONS``.
         label_smoothing: Cross-entropy label smoothing.
     """
 

@@ -15,10 +15,10 @@ from typing import Any
 import lightning as L
 import torch
 
-from weightport.bench.finetune.data import DataSpec, build_datamodule
-from weightport.bench.finetune.dist import WeightsFingerprint, build_strategy
-from weightport.bench.finetune.model import FineTuner
-from weightport.bench.finetune.recipe import Recipe, recipe_for
+from weightport_bench.finetune.data import DataSpec, build_datamodule
+from weightport_bench.finetune.dist import WeightsFingerprint, build_strategy
+from weightport_bench.finetune.model import FineTuner
+from weightport_bench.finetune.recipe import Recipe, recipe_for
 
 logger = logging.getLogger("weightport")
 
@@ -32,7 +32,7 @@ class BenchConfig:
 
     Attributes:
         sources: Weight source strings (anything ``from_pretrained`` takes) and/or ``scratch``.
-        protocols: Names from ``weightport.bench.finetune.recipe.PROTOCOLS``.
+        protocols: Names from ``weightport_bench.finetune.recipe.PROTOCOLS``.
         seeds: One run per seed for every source and protocol.
         arch: Backbone architecture (``tf_efficientnet_lite0``, ``timm:resnet10t``, ``torchvision:resnet18``).
         dataset: ``digits``, ``folder:/path`` or ``torchvision:CIFAR10``.

@@ -179,7 +179,7 @@ class DigitsDataModule(_SplitDataModule):
             from sklearn.datasets import load_digits
         except ImportError as exc:
             raise MissingDependencyError(
-                "the digits dataset needs scikit-learn", hint="pip install 'weightport[bench]'"
+                "the digits dataset needs scikit-learn", hint="pip install scikit-learn"
             ) from exc
         digits = load_digits()
         # Pixel values are 0..16 with 16 = ink; keep ink bright on a dark background.

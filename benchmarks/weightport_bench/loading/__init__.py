@@ -9,6 +9,6 @@ This package imports only the standard library until a benchmark runs.
 
 from __future__ import annotations
 
-from weightport.bench.loading.command import build_parser, main
+from weightport_bench.loading.command import build_parser, main
 
 __all__ = ["build_parser", "main"]

@@ -18,9 +18,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from weightport.bench.loading.approaches import LIGHTNING_PREFIX, Task
-from weightport.bench.loading.checks import edge_crc, state_checksums
 from weightport.errors import SourceNotFoundError
+from weightport_bench.loading.approaches import LIGHTNING_PREFIX, Task
+from weightport_bench.loading.checks import edge_crc, state_checksums
 
 if TYPE_CHECKING:
     import torch

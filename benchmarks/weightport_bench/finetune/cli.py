@@ -30,7 +30,7 @@ RECIPE_FLAGS: dict[str, tuple[str, type]] = {
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The benchmark's arguments, added to ``parser`` (a CLI sub-command) or to a new parser."""
-    from weightport.bench.finetune.run import BenchConfig
+    from weightport_bench.finetune.run import BenchConfig
 
     d = BenchConfig()
     p = parser or argparse.ArgumentParser(
@@ -84,7 +84,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`BenchConfig` the parsed arguments describe."""
-    from weightport.bench.finetune.run import BenchConfig
+    from weightport_bench.finetune.run import BenchConfig
 
     overrides = {name: getattr(args, f"recipe_{name}") for name, _ in RECIPE_FLAGS.values()}
     return BenchConfig(
@@ -139,8 +139,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     """
     from rich.console import Console
 
-    from weightport.bench.finetune.report import render_table, write_all
-    from weightport.bench.finetune.run import run_grid
+    from weightport_bench.finetune.report import render_table, write_all
+    from weightport_bench.finetune.run import run_grid
 
     console = Console()
     if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from weightport.bench.loading.approaches import APPROACHES, FORMATS
-from weightport.bench.loading.fixtures import Fixture
-from weightport.bench.loading.runner import JobResult
-from weightport.bench.loading.targets import judge, targets_markdown, usual_recipe
+from weightport_bench.loading.approaches import APPROACHES, FORMATS
+from weightport_bench.loading.fixtures import Fixture
+from weightport_bench.loading.runner import JobResult
+from weightport_bench.loading.targets import judge, targets_markdown, usual_recipe
 
 MIB = 1024 * 1024
 READ, META = "read-bytes", "meta-build"
@@ -188,7 +188,7 @@ def _machine_markdown(machine: Mapping[str, Any], settings: Mapping[str, Any]) -
 EXPLANATION = """\
 How to read it:
 
-- **whole process**: wall time from spawning `python -m weightport.bench.loading.child` to its exit,
+- **whole process**: wall time from spawning `python -m weightport_bench.loading.child` to its exit,
   imports included. **after imports**: loading plus touching one byte of every page of every
   tensor (so a lazy, mmapped load pays for its reads here); **imports**: what the child imported
   before the clock for loading started (torch, timm and the approach's own library).

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from weightport.bench.loading.approaches import APPROACHES, FORMATS
+from weightport_bench.loading.approaches import APPROACHES, FORMATS
 
 logger = logging.getLogger("weightport.bench")
 
@@ -58,10 +58,10 @@ def _progress(done: int, total: int, job: Any, record: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Write the fixtures, run every job, write the results; return the results document."""
-    from weightport.bench.loading.fixtures import ensure_fixture
-    from weightport.bench.loading.machine import describe_machine
-    from weightport.bench.loading.report import build_document, write_results
-    from weightport.bench.loading.runner import Launch, child_env, plan_jobs, run_jobs
+    from weightport_bench.loading.fixtures import ensure_fixture
+    from weightport_bench.loading.machine import describe_machine
+    from weightport_bench.loading.report import build_document, write_results
+    from weightport_bench.loading.runner import Launch, child_env, plan_jobs, run_jobs
 
     machine = describe_machine()
     fixtures = {arch: ensure_fixture(arch, args.workdir) for arch in args.models}
