@@ -6,8 +6,9 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from weightport.adapters.base import Adapter, Fetched, FetchOptions
+from weightport.adapters.base import Adapter
 from weightport.errors import DuplicateRegistrationError
+from weightport.fetch.types import Fetched, FetchOptions
 from weightport.registry import (
     Source,
     get_adapter,

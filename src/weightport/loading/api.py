@@ -174,7 +174,7 @@ def _store(conversion: Conversion | None, module: nn.Module, the_plan: LoadPlan)
 
 
 def _verify(module: nn.Module, report: LoadReport, opened: Any, opts: LoadOptions) -> dict[str, Any]:
-    from weightport.verify import verify_load
+    from weightport.loading.equivalence import verify_load
 
     result = verify_load(module, report, opened.source, opened.tensors, opts.verify,
                          tolerance=opts.verify_tolerance, input_shape=opts.verify_input_shape)
