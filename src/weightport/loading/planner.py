@@ -1,6 +1,8 @@
 """Build a :class:`LoadPlan`: which checkpoint tensor goes to which target key, and what is done to it.
 
-Stages, in order: rename rules (the source's registered layout, then the user's) → exact names →
+Stages, in order: rename rules (the source's registered layout, then the user's) → timm's own
+checkpoint filter for a timm model in the target, when names alone do not place the checkpoint and
+the filter's output fits exactly (:mod:`weightport.layout.timm_filters`) → exact names →
 the best submodule prefix → structural alignment of what is left (``match="auto"``) → selection
 (``include``/``exclude``) → per pair: re-initialise, adapt the shape, or report a mismatch → cast to
 the target dtype → missing / unexpected / coverage.
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from weightport.errors import DtypeError
+from weightport.errors import AmbiguousMappingError, DtypeError
 from weightport.keys import matches_any
 from weightport.layout.fit.base import FitContext, fitters
 from weightport.layout.head import head_keys
@@ -53,12 +55,13 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     target = dict(module.state_dict(keep_vars=True))
     plan = LoadPlan(source=opened.info(), into=options.into, strict=options.strict, min_coverage=options.min_coverage)
     renamed = _renamed(opened, options, plan.notes)
+    heads = head_keys(module, list(target), into=options.into, reinit=options.reinit)
+    renamed = _ecosystem_converted(renamed, module, target, heads, options, plan.notes)
     matches = _match(renamed, target, options)
     plan.into = options.into or _common_into(matches)
     plan.notes.extend(opened.extracted.notes)
     if opened.extracted.dropped:
         plan.notes.append(f"ignored {len(opened.extracted.dropped)} non-weight entries (training state)")
-    heads = head_keys(module, list(target), into=options.into, reinit=options.reinit)
     explicit = set(heads) if options.reinit else set()
     first_conv = _first_conv_key(module, opened, matches)
     used_targets: set[str] = set()
@@ -140,6 +143,41 @@ def _apply_source_layout(name: str, tensors: dict[str, Any], origin: dict[str, s
         new_origin[key] = origin.get(old, old)
         new_ops[key] = ops.get(old, []) + ([f"layout {description}"] if description else [])
     return out, new_origin, new_ops
+
+
+def _ecosystem_converted(renamed: Renamed, module: nn.Module, target: dict[str, Any], heads: set[str],
+                         options: LoadOptions, notes: list[str]) -> Renamed:
+    """The checkpoint converted by timm's own filter for a timm model in the target, when one maps it
+    exactly and names and prefixes alone do not place the whole checkpoint (``match="exact"``: never)."""
+    from weightport.layout.timm_filters import convert_with_timm_filter
+
+    if options.match == "exact" or not _needs_mapping(renamed, target, options):
+        return renamed
+    converted = convert_with_timm_filter(renamed.tensors, module, shape_may_differ=heads)
+    if converted is None:
+        return renamed
+    step = f"layout timm filter {converted.filter}"
+    tensors, origin, ops = {}, {}, {}
+    for key, value in converted.tensors.items():
+        source = converted.origin[key]
+        tensors[key] = value
+        origin[key] = renamed.origin.get(source, source)
+        ops[key] = renamed.ops.get(source, []) + [step if key in converted.traced else f"{step} (made by it)"]
+    for key in converted.leftover:  # dropped by the filter: stays visible as unexpected
+        internal = key if key not in tensors else f"{key}\0unused"
+        tensors[internal], origin[internal], ops[internal] = renamed.tensors[key], renamed.origin[key], renamed.ops[key]
+    notes.append(f"converted by timm's own checkpoint filter {converted.filter}"
+                 + (f" for {converted.into!r}" if converted.into else "") + f" ({len(converted.tensors)} tensors)")
+    return Renamed(tensors, origin, ops)
+
+
+def _needs_mapping(renamed: Renamed, target: dict[str, Any], options: LoadOptions) -> bool:
+    """Whether names and prefixes leave some of the checkpoint or the model unplaced."""
+    try:
+        found = match_keys(list(renamed.tensors), list(target), into=options.into)
+    except AmbiguousMappingError:  # no one placement: let a conversion try
+        return True
+    return len(found) < min(len(renamed.tensors), len(target))
 
 
 def _match(renamed: Renamed, target: dict[str, Any], options: LoadOptions) -> list[Match]:
