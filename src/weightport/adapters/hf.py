@@ -39,7 +39,6 @@ from weightport.fetch.cache import hf_hub_cache
 from weightport.fetch.lockfile import locked_entry
 from weightport.fetch.pinning import check_fetched
 from weightport.fetch.verify import file_sha256, quarantine
-from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Source
 
 logger = logging.getLogger("weightport")
@@ -54,7 +53,6 @@ CANDIDATES: tuple[str, ...] = (
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-@register_adapter("hf")
 class HubAdapter(Adapter):
     """Fetches hub files through huggingface_hub into its cache."""
 

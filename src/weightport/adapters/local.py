@@ -7,11 +7,9 @@ from pathlib import Path
 from weightport.adapters.base import Adapter, Fetched, FetchOptions
 from weightport.errors import SourceNotFoundError
 from weightport.fetch.pinning import check_fetched
-from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Source
 
 
-@register_adapter("file")
 class LocalAdapter(Adapter):
     """Reads a checkpoint file, or a directory holding one, from local disk."""
 

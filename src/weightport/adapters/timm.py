@@ -22,8 +22,6 @@ from weightport.fetch.cache import torch_hub_checkpoints, url_filename
 from weightport.fetch.lockfile import locked_entry
 from weightport.fetch.pinning import check_fetched
 from weightport.fetch.store import fetch_url
-from weightport.registry.resolve import register_name_resolver
-from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Preprocessing, Source
 
 
@@ -82,7 +80,6 @@ def to_source(cfg: Any) -> Source:
     )
 
 
-@register_adapter("timm")
 class TimmAdapter(Adapter):
     """timm's pretrained weights: from the hub when they have a hub id, else from their url."""
 
@@ -165,4 +162,5 @@ def candidates() -> list[str]:
     return sorted({*names, *(n.partition(".")[0] for n in names)})
 
 
-register_name_resolver("timm", resolve_name, candidates)
+#: This module's bare-name resolver, listed in :data:`weightport.registry.resolve.BUILTIN_NAME_RESOLVERS`.
+NAME_RESOLVER = (resolve_name, candidates)

@@ -14,7 +14,6 @@ from weightport.errors import InvalidSourceError
 from weightport.fetch.cache import url_entry, url_filename
 from weightport.fetch.store import fetch_url
 from weightport.fetch.verify import check_cached
-from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Source
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -50,5 +49,3 @@ class UrlAdapter(Adapter):
         return path if digest is not None else None
 
 
-register_adapter("https")(UrlAdapter)
-register_adapter("http")(UrlAdapter)

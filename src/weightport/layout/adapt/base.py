@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from weightport.errors import DuplicateRegistrationError
+from weightport.registry.table import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -62,25 +62,28 @@ class TensorAdapter(Protocol):
         ...
 
 
-_ADAPTERS: dict[str, TensorAdapter] = {}
+#: The adapters weightport ships, in the order they are tried (data: in place before any call).
+BUILTIN_TENSOR_ADAPTERS: dict[str, str] = {
+    "reshape": "weightport.layout.adapt.builtin:RESHAPE",
+    "channels": "weightport.layout.adapt.builtin:CHANNELS",
+    "pos_embed": "weightport.layout.adapt.builtin:POS_EMBED",
+    "patch_embed": "weightport.layout.adapt.builtin:PATCH_EMBED",
+    "classes": "weightport.layout.adapt.builtin:CLASSES",
+}
+
+TENSOR_ADAPTERS: Registry[TensorAdapter] = Registry("tensor adapter", BUILTIN_TENSOR_ADAPTERS)
 
 
 def register_tensor_adapter(adapter: TensorAdapter, *, override: bool = False) -> TensorAdapter:
-    """Register ``adapter`` under ``adapter.name`` (tried in registration order).
+    """Register ``adapter`` under ``adapter.name``: tried after the built-ins, or in the place of the
+    built-in it replaces (``override=True``).
 
     Raises:
         DuplicateRegistrationError: The name is taken and ``override`` is false.
     """
-    if adapter.name in _ADAPTERS and not override:
-        raise DuplicateRegistrationError(
-            f"tensor adapter {adapter.name!r} is already registered", hint="pass override=True to replace it"
-        )
-    _ADAPTERS[adapter.name] = adapter
-    return adapter
+    return TENSOR_ADAPTERS.register(adapter.name, adapter, override=override)
 
 
 def tensor_adapters() -> list[TensorAdapter]:
     """The registered adapters, in the order they are tried."""
-    import weightport.layout.adapt.builtin  # noqa: F401 - registers the built-in adapters
-
-    return list(_ADAPTERS.values())
+    return [adapter for _, adapter in TENSOR_ADAPTERS.items()]
