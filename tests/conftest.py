@@ -26,7 +26,7 @@ def _isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
 @pytest.fixture(autouse=True)
 def _reset_registries():
     """Registrations a test makes (aliases, schemes, layouts, tensor adapters) end with the test."""
-    import weightport.layout.adapt.base
+    import weightport.layout.fit.base
     import weightport.layout.rules
     import weightport.registry.aliases
     import weightport.registry.resolve

@@ -200,7 +200,7 @@ class LayoutRuleError(WeightportError, ValueError):
 
 
 class AdaptError(WeightportError, ValueError):
-    """A tensor adapter that applies but lacks what it needs (e.g. the grid of a non-square position embedding)."""
+    """A fitter that applies but lacks what it needs (e.g. the grid of a non-square position embedding)."""
 
 
 class UnknownClassError(WeightportError, LookupError):

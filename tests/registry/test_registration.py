@@ -9,8 +9,9 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from weightport.adapters.base import Adapter, Fetched, FetchOptions
+from weightport.adapters.base import Adapter
 from weightport.errors import DuplicateRegistrationError, InvalidSourceError
+from weightport.fetch.types import Fetched, FetchOptions
 from weightport.registry import (
     Source,
     get_adapter,
@@ -80,7 +81,7 @@ def test_user_registrations_made_before_any_lookup_win_and_keep_the_builtins():
     script = textwrap.dedent("""
         import weightport
         from weightport.adapters.base import Adapter
-        from weightport.layout.adapt.base import register_tensor_adapter, tensor_adapters
+        from weightport.layout.fit.base import register_fitter, fitters
         from weightport.layout.rules import LayoutRules, get_layout, layouts, register_layout
         from weightport.registry.schemes import get_adapter, schemes
 
@@ -94,15 +95,15 @@ def test_user_registrations_made_before_any_lookup_win_and_keep_the_builtins():
             name = "channels"
             def applies(self, tensor, ctx): return False
 
-        mine = register_tensor_adapter(MyChannels(), override=True)
+        mine = register_fitter(MyChannels(), override=True)
         register_layout(LayoutRules("timm-vit-fuse-qkv", [("^a", "b")]), override=True)
 
         assert isinstance(get_adapter("file"), MyFiles)
         assert {"hf", "https", "http", "pkg", "timm", "torchvision", "file"} <= set(schemes())
         assert type(get_adapter("hf")).__name__ == "HubAdapter"
-        names = [a.name for a in tensor_adapters()]
+        names = [a.name for a in fitters()]
         assert names == ["reshape", "channels", "pos_embed", "patch_embed", "classes"], names
-        assert tensor_adapters()[1] is mine
+        assert fitters()[1] is mine
         assert get_layout("timm-vit-fuse-qkv").renames == [("^a", "b")]
         assert "torchvision-vit-to-timm" in layouts()
         print("ok")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from weightport.adapters.base import Adapter, Fetched, FetchOptions
+from weightport.adapters.base import Adapter
 from weightport.errors import SourceNotFoundError
 from weightport.fetch.pinning import check_fetched
+from weightport.fetch.types import Fetched, FetchOptions
 from weightport.registry.source import Source
 
 

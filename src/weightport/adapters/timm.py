@@ -12,16 +12,17 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from weightport.adapters.base import Adapter, Fetched, FetchOptions
+from weightport.adapters.base import Adapter
 from weightport.errors import (
     MissingDependencyError,
     SourceNotFoundError,
     UnknownSourceError,
 )
 from weightport.fetch.cache import torch_hub_checkpoints, url_filename
-from weightport.fetch.lockfile import locked_entry
 from weightport.fetch.pinning import check_fetched
 from weightport.fetch.store import fetch_url
+from weightport.fetch.types import Fetched, FetchOptions
+from weightport.fetch.weightport_lock import locked_entry
 from weightport.registry.source import Preprocessing, Source
 
 

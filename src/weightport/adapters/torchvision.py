@@ -13,11 +13,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from weightport.adapters.base import Adapter, Fetched, FetchOptions
+from weightport.adapters.base import Adapter
 from weightport.errors import MissingDependencyError, UnknownSourceError
 from weightport.fetch.cache import torch_hub_checkpoints, url_filename
+from weightport.fetch.integrity import check_cached
 from weightport.fetch.store import fetch_url
-from weightport.fetch.verify import check_cached
+from weightport.fetch.types import Fetched, FetchOptions
 from weightport.registry.source import Preprocessing, Source
 
 #: torch.hub's convention: ``name-<sha256 prefix>.ext``.
