@@ -20,6 +20,7 @@ from weightport.loading.fast import FastPathUnavailable, apply_fast, build_on_me
 from weightport.loading.options import LoadOptions
 from weightport.loading.planner import build_plan
 from weightport.loading.source_io import FetchedSource, OpenedSource, fetch_source, open_source, read_source
+from weightport.loading.state import load_state
 from weightport.registry.resolve import SourceLike
 from weightport.report import LoadPlan, LoadReport
 
@@ -78,7 +79,7 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
         try:
             report.verification = _verify(module, report, opened, opts)
         except Exception:
-            module.load_state_dict(snapshot or {})  # a failed verification leaves the module as it was
+            load_state(module, snapshot or {})  # a failed verification leaves the module as it was
             raise
     _store(conversion, module, the_plan)
     logger.info("%s", report)
