@@ -296,7 +296,7 @@ def test_the_hint_for_an_ambiguous_pairing_works_when_followed(tmp_path):
     torch.save(source.state_dict(), tmp_path / "w.pt")
     with pytest.raises(AmbiguousMappingError) as info:
         weightport.load_weights(target, tmp_path / "w.pt")
-    rename = ast.literal_eval(info.value.hint.split("e.g. rename=")[1].split(" (rules")[0])  # the literal the hint shows
+    rename = ast.literal_eval(info.value.hint.split("e.g. rename=")[1].split(" (rules")[0])  # as shown
     report = weightport.load_weights(target, tmp_path / "w.pt", rename=rename)
     assert torch.equal(target.blk.p, source.block.scale_a) and torch.equal(target.blk.q, source.block.scale_b)
     assert report.counts()["loaded"] == 4
