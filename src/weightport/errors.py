@@ -56,10 +56,6 @@ class UnknownSourceError(WeightportError, LookupError):
     """A name that no alias, scheme or library knows."""
 
 
-class AmbiguousSourceError(WeightportError, LookupError):
-    """A bare name that more than one library provides, with no rule to choose."""
-
-
 class SourceNotFoundError(WeightportError, FileNotFoundError):
     """The file or directory a source points to does not exist."""
 
