@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from weightport.errors import DtypeError
 from weightport.keys import matches_any
-from weightport.layout.adapt.base import AdaptContext, TensorAdapter, tensor_adapters
+from weightport.layout.fit.base import FitContext, Fitter, fitters
 from weightport.layout.head import head_keys
 from weightport.layout.match import Match, match_keys
 from weightport.layout.rename import apply_rules, load_rules
@@ -49,22 +49,22 @@ class Renamed:
 
 @dataclass(frozen=True)
 class Production:
-    """How one target tensor is made: the (lazy, memory-mapped) checkpoint tensor, the adapter that fits
+    """How one target tensor is made: the (lazy, memory-mapped) checkpoint tensor, the fitter that fits
     it to the target's shape (if any), and the target's dtype. Calling it makes the whole tensor; a
     sharded load (:mod:`weightport.loading.sharded`) reads only slices of ``tensor`` instead.
     """
 
     tensor: Any
     dtype: Any
-    adapter: TensorAdapter | None = None
-    ctx: AdaptContext | None = None
+    fitter: Fitter | None = None
+    ctx: FitContext | None = None
 
     def __call__(self) -> Any:
         return self.make(self.tensor, self.ctx)
 
-    def make(self, tensor: Any, ctx: AdaptContext | None) -> Any:
+    def make(self, tensor: Any, ctx: FitContext | None) -> Any:
         """This production applied to ``tensor`` (the checkpoint tensor or a slice of it), cast."""
-        value = tensor if self.adapter is None else self.adapter.adapt(tensor, ctx)  # type: ignore[arg-type]
+        value = tensor if self.fitter is None else self.fitter.adapt(tensor, ctx)  # type: ignore[arg-type]
         return value if value.dtype == self.dtype else value.to(self.dtype)
 
 
@@ -198,22 +198,22 @@ def _selected(source_key: str, target_key: str, options: LoadOptions) -> bool:
 
 def _fit_shape(tensor: torch.Tensor, dest: torch.Tensor, m: Match, module: nn.Module, opened: OpenedSource,
                options: LoadOptions, roles: frozenset[str],
-               ) -> tuple[tuple[TensorAdapter, AdaptContext] | tuple[()] | None, list[str]]:
-    """The adapter (with its context) that fits the tensor to the target's shape (``()`` when the shapes
-    already agree), and the adapter ops; ``None`` when nothing fits."""
+               ) -> tuple[tuple[Fitter, FitContext] | tuple[()] | None, list[str]]:
+    """The fitter (with its context) that fits the tensor to the target's shape (``()`` when the shapes
+    already agree), and the fitter ops; ``None`` when nothing fits."""
     target_shape = tuple(dest.shape)
     if tuple(tensor.shape) == target_shape:
         return (), []
-    ctx = AdaptContext(
+    ctx = FitContext(
         source_key=m.source_key, target_key=m.target_key, target_shape=target_shape, module=module,
         source=opened.source, roles=roles,
-        options={**options.adapter_options, "classes": options.classes},
+        options={**options.fitter_options, "classes": options.classes},
     )
-    for adapter in tensor_adapters():
-        if not options.adapters.get(adapter.name, True):
+    for fitter in fitters():
+        if not options.fitters.get(fitter.name, True):
             continue
-        if adapter.applies(tensor, ctx):
-            return (adapter, ctx), [adapter.describe(tensor, ctx)]
+        if fitter.applies(tensor, ctx):
+            return (fitter, ctx), [fitter.describe(tensor, ctx)]
     return None, []
 
 

@@ -1,16 +1,16 @@
 """Load into a module whose parameters are DTensors (FSDP2 ``fully_shard``, tensor parallel).
 
 The plan is the one a single process makes: :func:`~weightport.loading.planner.build_plan` works on
-the global shapes (``DTensor.shape``), so mapping, renames, adapters and the head rule are the same.
+the global shapes (``DTensor.shape``), so mapping, renames, fitters and the head rule are the same.
 Then each rank makes only its own shards:
 
 - a tensor loaded as it is: the rank's region of each dimension (torch's own placement rules,
   applied to an index range with ``distribute_tensor(..., src_data_rank=None)``, which communicates
   nothing) is cut from the memory-mapped checkpoint tensor with ``narrow``/``index_select`` — only
   those bytes are read, and a contiguous region of the right dtype is not even copied;
-- a tensor an adapter changes: when the adapter works independently along every dimension this
+- a tensor a fitter changes: when the fitter works independently along every dimension this
   rank's shard cuts (:func:`register_slice_rule`: ``channels`` along output channels, ``reshape``
-  along the dimensions it keeps, ``pos_embed`` along its leading dimension), the adapter runs on the
+  along the dimensions it keeps, ``pos_embed`` along its leading dimension), the fitter runs on the
   rank's slice; otherwise the ranks at the mesh's origin make the whole tensor and
   ``distribute_tensor`` scatters it (the report lists which ran how);
 - a re-initialised tensor (the head): every rank initialises the whole tensor from rank 0's RNG
@@ -47,26 +47,25 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("weightport")
 
-#: ``(source shape, target shape) -> target dimensions`` along which an adapter works independently:
+#: ``(source shape, target shape) -> target dimensions`` along which a fitter works independently:
 #: running it on a slice of the source along such a dimension gives the same slice of its output.
 SliceRule = Callable[[tuple[int, ...], tuple[int, ...]], frozenset[int]]
 
 _SLICE_RULES: dict[str, SliceRule] = {}
 
 
-def register_slice_rule(adapter: str, rule: SliceRule, *, override: bool = False) -> None:
-    """Declare along which dimensions the tensor adapter named ``adapter`` may run on a shard.
+def register_slice_rule(fitter: str, rule: SliceRule, *, override: bool = False) -> None:
+    """Declare along which dimensions the fitter named ``fitter`` may run on a shard.
 
-    An adapter without a rule runs on the whole tensor at the mesh's origin, and the result is
-    scattered. A rule must be exact: the adapter on a slice gives bit for bit that slice of its output.
+    A fitter without a rule runs on the whole tensor at the mesh's origin, and the result is
+    scattered. A rule must be exact: the fitter on a slice gives bit for bit that slice of its output.
 
     Raises:
-        UsageError: ``adapter`` already has a rule and ``override`` is false.
+        UsageError: ``fitter`` already has a rule and ``override`` is false.
     """
-    if adapter in _SLICE_RULES and not override:
-        raise UsageError(f"tensor adapter {adapter!r} already has a slice rule",
-                         hint="pass override=True to replace it")
-    _SLICE_RULES[adapter] = rule
+    if fitter in _SLICE_RULES and not override:
+        raise UsageError(f"fitter {fitter!r} already has a slice rule", hint="pass override=True to replace it")
+    _SLICE_RULES[fitter] = rule
 
 
 def _kept_leading(source: tuple[int, ...], target: tuple[int, ...]) -> frozenset[int]:
@@ -292,23 +291,23 @@ def _shard_of(key: str, production: Production, dest: Any, shards: _Shards) -> A
         )
     device = _device_of(dest)
     source = production.tensor
-    if production.adapter is None:
+    if production.fitter is None:
         value = take(source, index)
         shards.bytes_read += value.numel() * value.element_size()
         shards.record("sliced", key)
         return _finish(value, production.dtype, device)
-    rule = _SLICE_RULES.get(production.adapter.name)
+    rule = _SLICE_RULES.get(production.fitter.name)
     cut = {d for d, ix in enumerate(index) if ix is not None}
     if rule is not None and cut <= rule(tuple(source.shape), tuple(dest.shape)):
         if 0 in expected:
-            shards.record(f"adapted on the slice ({production.adapter.name})", key)
+            shards.record(f"adapted on the slice ({production.fitter.name})", key)
             return torch.empty(expected, dtype=production.dtype, device=device)
         piece = take(source, index)
         shards.bytes_read += piece.numel() * piece.element_size()
         ctx = dataclasses.replace(production.ctx, target_shape=expected) if production.ctx is not None else None
-        shards.record(f"adapted on the slice ({production.adapter.name})", key)
+        shards.record(f"adapted on the slice ({production.fitter.name})", key)
         return _finish(production.make(piece, ctx), production.dtype, device)
-    # The adapter needs the whole tensor: made where distribute_tensor reads it (the mesh's origin
+    # The fitter needs the whole tensor: made where distribute_tensor reads it (the mesh's origin
     # along its first dimension), scattered afterwards.
     coordinate = dest.device_mesh.get_coordinate()
     if coordinate is not None and coordinate[0] == 0:
@@ -316,7 +315,7 @@ def _shard_of(key: str, production: Production, dest: Any, shards: _Shards) -> A
         shards.bytes_read += source.numel() * source.element_size()
     else:
         shards.scatter[key] = None
-    shards.record(f"adapted whole on rank 0, scattered ({production.adapter.name})", key)
+    shards.record(f"adapted whole on rank 0, scattered ({production.fitter.name})", key)
     return None
 
 
