@@ -15,11 +15,11 @@ import torch
 
 from weightport.errors import (
     CorruptCheckpointError,
-    UnsupportedTensorError,
     PickledModelError,
     ResourceLimitError,
     UnsafeCheckpointError,
     UnsupportedFormatError,
+    UnsupportedTensorError,
     WeightportError,
 )
 from weightport.formats import ReadOptions, read_checkpoint

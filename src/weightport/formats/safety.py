@@ -7,9 +7,11 @@ globals a pickle may name is decided in one place, :func:`decide` (the rule, in 
 1. **Refused**: names in :data:`REFUSED_TORCH` — the part of torch's own allowlist that builds
    something other than a plain dense CPU tensor (sparse, quantized, nested, meta, device-side,
    wrapper subclasses, tensors with Python attributes) or allocates memory from an argument the
-   file chooses (``torch.FloatTensor(n)``, ``torch.Tensor(n)``). torch's builtins
-   (:data:`INERT_BUILTINS`: ``bytearray``, ``set``, ``complex``) are never called: they become
-   placeholders (rule 6).
+   file chooses (``builtins.bytearray(n)``, ``torch.FloatTensor(n)``, ``torch.Tensor(n)``). torch
+   itself resolves its allowlist before any placeholder could stand in, so these are refused by
+   name, before torch sees the file. Of the builtins only ``set`` and ``complex`` remain (torch's
+   own; both are built from values the file already holds); every other builtin is refused by
+   rule 5.
 2. **torch**: the rest of torch's default allowlist (tensor rebuild functions, storage classes,
    dtypes, ``torch.Size``, ``collections.OrderedDict``, ``_codecs.encode``) and anything the user
    registered with ``torch.serialization.add_safe_globals`` themselves.
@@ -33,7 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from weightport.errors import MissingDependencyError, UnsafeCheckpointError, UnsupportedTensorError
+from weightport.errors import MissingDependencyError, UnsafeCheckpointError
 
 #: Modules whose every name is refused: they exist to run code, spawn processes or touch the system.
 DENIED_MODULES: frozenset[str] = frozenset(
@@ -52,8 +54,12 @@ NUMPY_KINDS = frozenset("biufcmM")
 _NUMPY_MAX_ITEMSIZE = 32
 
 
-def _refuse_numpy(what: str) -> UnsafeCheckpointError:
-    return UnsafeCheckpointError(
+class RefusedInLoad(UnsafeCheckpointError):
+    """Raised inside ``torch.load`` by a bounded stand-in; the reader re-raises it naming the file."""
+
+
+def _refuse_numpy(what: str) -> RefusedInLoad:
+    return RefusedInLoad(
         f"the pickle builds a numpy {what}; only small numeric numpy scalars and dtypes are read",
         hint="store hyper-parameters as plain numbers, or convert the file in a sandbox",
     )
@@ -80,7 +86,7 @@ class _BoundedDtype:
         import numpy
 
         if not args or not isinstance(args[0], str) or len(args[0]) > 8:
-            raise _refuse_numpy(f"dtype from {type(args[0]).__name__ if args else 'nothing'}")
+            raise _refuse_numpy(f"dtype from {args[0]!r:.40}" if args else "dtype from nothing")
         return _checked_dtype(numpy.dtype(*args[:3]))
 
 
@@ -129,6 +135,7 @@ ALLOWLIST: dict[str, Callable[[], Any]] = {
 #: with what each would build. Tensor classes (``torch.FloatTensor``...) are matched by
 #: :data:`_TENSOR_CLASS`.
 REFUSED_TORCH: dict[str, str] = {
+    "builtins.bytearray": "a bytearray (bytearray(n) allocates n bytes the file never stores)",
     "torch._utils._rebuild_sparse_tensor": "a sparse tensor",
     "torch.serialization._get_layout": "a sparse tensor layout",
     "torch._utils._rebuild_qtensor": "a quantized tensor",
@@ -145,10 +152,6 @@ REFUSED_TORCH: dict[str, str] = {
     "torch.per_channel_symmetric": "a quantized tensor",
     "torch.per_channel_affine_float_qparams": "a quantized tensor",
 }
-#: The builtins torch's allowlist would call (``bytearray(n)`` allocates ``n`` bytes from a 1 kB
-#: file). weightport never calls a builtin: these become inert placeholders like any class outside
-#: the allowlist; every other builtin is refused (``builtins`` is in :data:`DENIED_MODULES`).
-INERT_BUILTINS = frozenset({"builtins.bytearray", "builtins.set", "builtins.frozenset", "builtins.complex"})
 #: Legacy tensor classes: calling one with an integer allocates that many elements.
 _TENSOR_CLASS = re.compile(r"^torch\.(cuda\.)?(sparse\.)?[A-Za-z0-9]*Tensor$")
 _TENSOR_KINDS = frozenset(
@@ -244,10 +247,6 @@ def decide(name: str, *, allow_globals: tuple[str, ...] = (), stub_unknown_class
     refused = REFUSED_TORCH.get(name) or ("a legacy tensor class (calling it allocates)" if _TENSOR_CLASS.match(name) else "")
     if refused:
         return Decision("tensor-kind" if refused in _TENSOR_KINDS else "refused", reason=refused)
-    if name in INERT_BUILTINS:
-        if not stub_unknown_classes:
-            return Decision("refused", reason="a builtin (stub_unknown_classes=False)")
-        return Decision("placeholder", ((make_stub(name), name),))
     if entries := allowlisted_entries(name):
         return Decision("allowlisted", tuple(entries))
     if name in torch_safe_names():

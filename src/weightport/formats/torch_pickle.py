@@ -340,6 +340,8 @@ def _torch_load(path: Path, vetted: _Vetted, *, mmap: bool) -> Any:
         ) from exc
     except MemoryError as exc:
         raise ResourceLimitError(f"{path}: not enough memory to read the checkpoint", hint=_CONVERT) from exc
+    except safety.RefusedInLoad as exc:  # a bounded stand-in (numpy dtype/scalar) refused its arguments
+        raise UnsafeCheckpointError(f"{path}: {exc.message}", hint=exc.hint) from exc
     except WeightportError:
         raise
     # torch reports damage as RuntimeError, EOFError, ValueError, ...
