@@ -56,10 +56,6 @@ class UnknownSourceError(WeightportError, LookupError):
     """A name that no alias, scheme or library knows."""
 
 
-class AmbiguousSourceError(WeightportError, LookupError):
-    """A bare name that more than one library provides, with no rule to choose."""
-
-
 class SourceNotFoundError(WeightportError, FileNotFoundError):
     """The file or directory a source points to does not exist."""
 
@@ -204,7 +200,7 @@ class LayoutRuleError(WeightportError, ValueError):
 
 
 class AdaptError(WeightportError, ValueError):
-    """A tensor adapter that applies but lacks what it needs (e.g. the grid of a non-square position embedding)."""
+    """A fitter that applies but lacks what it needs (e.g. the grid of a non-square position embedding)."""
 
 
 class UnknownClassError(WeightportError, LookupError):

@@ -20,6 +20,7 @@ from weightport.loading.fast import FastPathUnavailable, apply_fast, build_on_me
 from weightport.loading.options import LoadOptions
 from weightport.loading.planner import build_plan
 from weightport.loading.source_io import FetchedSource, OpenedSource, fetch_source, open_source, read_source
+from weightport.loading.state import load_state
 from weightport.registry.resolve import SourceLike
 from weightport.report import LoadPlan, LoadReport
 
@@ -78,7 +79,7 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
         try:
             report.verification = _verify(module, report, opened, opts)
         except Exception:
-            module.load_state_dict(snapshot or {})  # a failed verification leaves the module as it was
+            load_state(module, snapshot or {})  # a failed verification leaves the module as it was
             raise
     _store(conversion, module, the_plan)
     logger.info("%s", report)
@@ -173,7 +174,7 @@ def _store(conversion: Conversion | None, module: nn.Module, the_plan: LoadPlan)
 
 
 def _verify(module: nn.Module, report: LoadReport, opened: Any, opts: LoadOptions) -> dict[str, Any]:
-    from weightport.verify import verify_load
+    from weightport.loading.equivalence import verify_load
 
     result = verify_load(module, report, opened.source, opened.tensors, opts.verify,
                          tolerance=opts.verify_tolerance, input_shape=opts.verify_input_shape)

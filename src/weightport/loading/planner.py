@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from weightport.errors import DtypeError
 from weightport.keys import matches_any
-from weightport.layout.adapt.base import AdaptContext, tensor_adapters
+from weightport.layout.fit.base import FitContext, fitters
 from weightport.layout.head import head_keys
 from weightport.layout.match import Match, match_keys
 from weightport.layout.rename import apply_rules, load_rules
@@ -178,20 +178,20 @@ def _selected(source_key: str, target_key: str, options: LoadOptions) -> bool:
 
 def _fit_shape(tensor: torch.Tensor, dest: torch.Tensor, m: Match, module: nn.Module, opened: OpenedSource,
                options: LoadOptions, roles: frozenset[str]) -> tuple[Callable[[], Any] | None, list[str]]:
-    """A producer of the tensor in the target's shape, and the adapter ops; ``None`` when nothing fits."""
+    """A producer of the tensor in the target's shape, and the fitter ops; ``None`` when nothing fits."""
     target_shape = tuple(dest.shape)
     if tuple(tensor.shape) == target_shape:
         return (lambda: tensor), []
-    ctx = AdaptContext(
+    ctx = FitContext(
         source_key=m.source_key, target_key=m.target_key, target_shape=target_shape, module=module,
         source=opened.source, roles=roles,
-        options={**options.adapter_options, "classes": options.classes},
+        options={**options.fitter_options, "classes": options.classes},
     )
-    for adapter in tensor_adapters():
-        if not options.adapters.get(adapter.name, True):
+    for fitter in fitters():
+        if not options.fitters.get(fitter.name, True):
             continue
-        if adapter.applies(tensor, ctx):
-            return (lambda a=adapter: a.adapt(tensor, ctx)), [adapter.describe(tensor, ctx)]
+        if fitter.applies(tensor, ctx):
+            return (lambda a=fitter: a.adapt(tensor, ctx)), [fitter.describe(tensor, ctx)]
     return None, []
 
 
