@@ -244,7 +244,9 @@ class Decision:
 
 def decide(name: str, *, allow_globals: tuple[str, ...] = (), stub_unknown_classes: bool = True) -> Decision:
     """The one rule for which globals a pickle may name (see the module docstring for the order)."""
-    refused = REFUSED_TORCH.get(name) or ("a legacy tensor class (calling it allocates)" if _TENSOR_CLASS.match(name) else "")
+    refused = REFUSED_TORCH.get(name, "")
+    if not refused and _TENSOR_CLASS.match(name):
+        refused = "a legacy tensor class (calling it allocates)"
     if refused:
         return Decision("tensor-kind" if refused in _TENSOR_KINDS else "refused", reason=refused)
     if entries := allowlisted_entries(name):

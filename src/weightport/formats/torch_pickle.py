@@ -15,6 +15,7 @@ Order of work, so that a bad file is refused before anything is built from it:
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import pickle
 import struct
@@ -193,7 +194,7 @@ def _check_members(path: Path, archive: zipfile.ZipFile, infos: list[zipfile.Zip
         if problem is not None:
             raise error(f"{path}: zip member {name!r} {problem}; expected a torch.save archive", hint=_ZIP_HINT)
     spans.sort()
-    for (_, first_end, first), (second_start, _, second) in zip(spans, spans[1:]):
+    for (_, first_end, first), (second_start, _, second) in itertools.pairwise(spans):
         if second_start < first_end:
             raise CorruptCheckpointError(
                 f"{path}: zip members {first!r} and {second!r} overlap in the file; expected a torch.save archive",
