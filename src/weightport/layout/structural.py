@@ -516,7 +516,8 @@ def _pair_tensors(s: _Module, t: _Module) -> Iterator[tuple[str, str, float, str
                 + ", ".join(repr(b.key) for score, b in scored if score == best)
                 + f" (module {s.path or '<root>'!r} → {t.path or '<root>'!r});"
                 " their names and shapes do not tell them apart",
-                hint="give an explicit rename rule for these keys (rules={'source_key': 'target_key'})",
+                hint=f"name the right target with a rename rule, e.g. rename={{{'^' + re.escape(a.key) + '$'!r}: "
+                f"{scored[0][1].key!r}}} (rules are re.sub patterns on checkpoint keys)",
             )
         b = scored[0][1]
         src_left.remove(a)

@@ -57,12 +57,21 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
 
     Takes the same options as :func:`plan`. Nothing in ``module`` changes when the load fails.
 
+    A module whose parameters are DTensors (sharded with FSDP2 ``fully_shard`` or tensor parallel,
+    on meta or materialised) is loaded by every rank together: the same plan on the global shapes,
+    each rank reading only its own shards from the memory-mapped file, one fetch per machine (see
+    :mod:`weightport.loading.sharded`). Every rank of the process group must call it.
+
     Raises:
         ShapeMismatchError: A tensor does not fit and no rule adapts or re-initialises it.
         StrictLoadError: ``strict`` and some model weights are not in the checkpoint, or nothing matched.
         WeightportError: Any other failure to resolve, fetch or read the source.
     """
+    from weightport.loading.sharded import holds_dtensors, load_sharded
+
     opts = LoadOptions.build(options, **kwargs)
+    if holds_dtensors(module):  # FSDP2 / tensor parallel: each rank reads only its shards
+        return load_sharded(module, source, opts, lambda: fetch_source(source, opts))
     t0 = time.perf_counter()
     fs = fetch_source(source, opts)
     prepared = _prepare(module, fs, opts)

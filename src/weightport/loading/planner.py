@@ -11,13 +11,12 @@ the target dtype → missing / unexpected / coverage.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from weightport.errors import AmbiguousMappingError, DtypeError
 from weightport.keys import matches_any
-from weightport.layout.fit.base import FitContext, fitters
+from weightport.layout.fit.base import FitContext, Fitter, fitters
 from weightport.layout.head import head_keys
 from weightport.layout.match import Match, match_keys
 from weightport.layout.rename import apply_rules, load_rules
@@ -50,6 +49,27 @@ class Renamed:
     ops: dict[str, list[str]]
 
 
+@dataclass(frozen=True)
+class Production:
+    """How one target tensor is made: the (lazy, memory-mapped) checkpoint tensor, the fitter that fits
+    it to the target's shape (if any), and the target's dtype. Calling it makes the whole tensor; a
+    sharded load (:mod:`weightport.loading.sharded`) reads only slices of ``tensor`` instead.
+    """
+
+    tensor: Any
+    dtype: Any
+    fitter: Fitter | None = None
+    ctx: FitContext | None = None
+
+    def __call__(self) -> Any:
+        return self.make(self.tensor, self.ctx)
+
+    def make(self, tensor: Any, ctx: FitContext | None) -> Any:
+        """This production applied to ``tensor`` (the checkpoint tensor or a slice of it), cast."""
+        value = tensor if self.fitter is None else self.fitter.adapt(tensor, ctx)  # type: ignore[arg-type]
+        return value if value.dtype == self.dtype else value.to(self.dtype)
+
+
 def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) -> LoadPlan:
     """Plan loading ``opened`` into ``module`` under ``options`` without touching the module."""
     target = dict(module.state_dict(keep_vars=True))
@@ -79,8 +99,8 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             continue
         tensor, dest = renamed.tensors[m.source_key], target[m.target_key]
         roles = _roles(m.target_key, heads, first_conv)
-        producer, shape_ops = _fit_shape(tensor, dest, m, module, opened, options, roles)
-        if producer is None:
+        fit, shape_ops = _fit_shape(tensor, dest, m, module, opened, options, roles)
+        if fit is None:
             if "head" in roles:
                 plan.reinitialized.append(Reinit(m.target_key, _head_reason(tuple(tensor.shape), tuple(dest.shape))))
             else:
@@ -94,7 +114,7 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             ops=renamed.ops[m.source_key] + ([m.detail] if m.detail else []) + shape_ops + ([cast] if cast else []),
             confidence=m.confidence,
         ))
-        plan._producers[m.target_key] = _with_cast(producer, dest.dtype)
+        plan._producers[m.target_key] = Production(tensor, dest.dtype, *fit)
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
     _missing(plan, target, used_targets, heads, explicit, options)
@@ -215,11 +235,13 @@ def _selected(source_key: str, target_key: str, options: LoadOptions) -> bool:
 
 
 def _fit_shape(tensor: torch.Tensor, dest: torch.Tensor, m: Match, module: nn.Module, opened: OpenedSource,
-               options: LoadOptions, roles: frozenset[str]) -> tuple[Callable[[], Any] | None, list[str]]:
-    """A producer of the tensor in the target's shape, and the fitter ops; ``None`` when nothing fits."""
+               options: LoadOptions, roles: frozenset[str],
+               ) -> tuple[tuple[Fitter, FitContext] | tuple[()] | None, list[str]]:
+    """The fitter (with its context) that fits the tensor to the target's shape (``()`` when the shapes
+    already agree), and the fitter ops; ``None`` when nothing fits."""
     target_shape = tuple(dest.shape)
     if tuple(tensor.shape) == target_shape:
-        return (lambda: tensor), []
+        return (), []
     ctx = FitContext(
         source_key=m.source_key, target_key=m.target_key, target_shape=target_shape, module=module,
         source=opened.source, roles=roles,
@@ -229,7 +251,7 @@ def _fit_shape(tensor: torch.Tensor, dest: torch.Tensor, m: Match, module: nn.Mo
         if not options.fitters.get(fitter.name, True):
             continue
         if fitter.applies(tensor, ctx):
-            return (lambda a=fitter: a.adapt(tensor, ctx)), [fitter.describe(tensor, ctx)]
+            return (fitter, ctx), [fitter.describe(tensor, ctx)]
     return None, []
 
 
@@ -242,6 +264,12 @@ def _cast_op(tensor: torch.Tensor, dest: torch.Tensor, key: str, options: LoadOp
         return None
     import torch
 
+    if tensor.dtype.is_complex and not dest.dtype.is_complex:
+        raise DtypeError(
+            f"checkpoint tensor {key!r} is {_dt(tensor)} but the model expects {_dt(dest)}: "
+            "the imaginary part would be dropped",
+            hint="exclude it with exclude=[...], or convert the checkpoint explicitly (t.real, t.abs())",
+        )
     numeric = tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool
     if dest.dtype.is_floating_point and not numeric:
         raise DtypeError(
@@ -270,14 +298,6 @@ def _lossy(src: Any, dst: Any) -> bool:
     return torch.finfo(dst).bits < torch.finfo(src).bits or (
         torch.finfo(dst).bits == torch.finfo(src).bits and src != dst
     )
-
-
-def _with_cast(producer: Callable[[], Any], dtype: Any) -> Callable[[], Any]:
-    def produce() -> Any:
-        value = producer()
-        return value if value.dtype == dtype else value.to(dtype)
-
-    return produce
 
 
 def _how(m: Match, ops: list[str]) -> str:
