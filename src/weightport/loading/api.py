@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from weightport.loading.apply import apply_plan
+from weightport.loading.apply import apply_plan, produce_tensors
 from weightport.loading.conversion import (
     Conversion,
     cached_fetch,
@@ -78,6 +79,8 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
     the_plan = _plan(module, prepared)
     opened, conversion = prepared.opened, prepared.conversion
     t1 = time.perf_counter()
+    if conversion is not None:  # stored before the model changes: a failed store leaves it as it was
+        _store(conversion, _produced(the_plan, opts), the_plan)
     snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()} if opts.verify else None
     apply_plan(module, the_plan, check_finite=opts.check_finite)
     t2 = time.perf_counter()
@@ -90,7 +93,6 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
         except Exception:
             load_state(module, snapshot or {})  # a failed verification leaves the module as it was
             raise
-    _store(conversion, module, the_plan)
     logger.info("%s", report)
     return report
 
@@ -144,7 +146,9 @@ def build_and_load(factory: Callable[[], M], source: SourceLike, *,
     report = LoadReport.from_plan(the_plan, timings=timings, path=path)
     if opts.verify:
         report.verification = _verify(module, report, opened, opts)
-    _store(conversion, module, the_plan)
+    if conversion is not None:
+        state = module.state_dict()
+        _store(conversion, {r.target_key: state[r.target_key] for r in the_plan.loaded}, the_plan)
     logger.info("%s", report)
     return module, report
 
@@ -176,10 +180,20 @@ def _plan(module: nn.Module, prepared: _Prepared) -> LoadPlan:
     return the_plan
 
 
-def _store(conversion: Conversion | None, module: nn.Module, the_plan: LoadPlan) -> None:
-    if conversion is not None:
-        stored = store_conversion(conversion, module, the_plan)
-        the_plan.notes.append(f"stored a cached conversion at {stored}")
+def _produced(the_plan: LoadPlan, opts: LoadOptions) -> dict[str, torch.Tensor]:
+    """Produce the plan's tensors once and make the plan load exactly those."""
+    tensors = produce_tensors(the_plan, check_finite=opts.check_finite)
+    the_plan._producers = {k: functools.partial(_same, t) for k, t in tensors.items()}
+    return tensors
+
+
+def _same(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
+
+
+def _store(conversion: Conversion, tensors: dict[str, torch.Tensor], the_plan: LoadPlan) -> None:
+    stored = store_conversion(conversion, tensors, the_plan)
+    the_plan.notes.append(f"stored a cached conversion at {stored}")
 
 
 def _verify(module: nn.Module, report: LoadReport, opened: Any, opts: LoadOptions) -> dict[str, Any]:
