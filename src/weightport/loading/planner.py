@@ -48,9 +48,24 @@ class Renamed:
     ops: dict[str, list[str]]
 
 
-def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) -> LoadPlan:
+@dataclass
+class Planned:
+    """A plan and what carries it out, kept apart: the plan is data, the producers make its tensors.
+
+    Attributes:
+        plan: The plan (printable, comparable, JSON-serialisable; no callables in it).
+        producers: Target key → a zero-argument callable producing the tensor to load there (renamed,
+            fitted and cast), one per record of ``plan.loaded``.
+    """
+
+    plan: LoadPlan
+    producers: dict[str, Callable[[], Any]]
+
+
+def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) -> Planned:
     """Plan loading ``opened`` into ``module`` under ``options`` without touching the module."""
     target = dict(module.state_dict(keep_vars=True))
+    producers: dict[str, Callable[[], Any]] = {}
     plan = LoadPlan(source=opened.info(), into=options.into, strict=options.strict, min_coverage=options.min_coverage)
     renamed = _renamed(opened, options, plan.notes)
     matches = _match(renamed, target, options)
@@ -91,13 +106,13 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             ops=renamed.ops[m.source_key] + ([m.detail] if m.detail else []) + shape_ops + ([cast] if cast else []),
             confidence=m.confidence,
         ))
-        plan._producers[m.target_key] = _with_cast(producer, dest.dtype)
+        producers[m.target_key] = _with_cast(producer, dest.dtype)
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
     _missing(plan, target, used_targets, heads, explicit, options)
     plan.unexpected = [renamed.origin[k] for k in renamed.tensors if k not in used_sources]
     plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
-    return plan
+    return Planned(plan, producers)
 
 
 def _head_reason(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> str:
