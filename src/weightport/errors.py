@@ -127,6 +127,10 @@ class UnsupportedFormatError(WeightportError, ValueError):
     """A file in no format weightport reads."""
 
 
+class UnsupportedTensorError(UnsupportedFormatError):
+    """A tensor that is not a plain dense CPU tensor (sparse, quantized, nested, meta, a subclass...)."""
+
+
 class FormatMismatchError(WeightportError, ValueError):
     """A file whose bytes say one format and whose extension says another."""
 

@@ -219,6 +219,12 @@ def _cast_op(tensor: torch.Tensor, dest: torch.Tensor, key: str, options: LoadOp
         return None
     import torch
 
+    if tensor.dtype.is_complex and not dest.dtype.is_complex:
+        raise DtypeError(
+            f"checkpoint tensor {key!r} is {_dt(tensor)} but the model expects {_dt(dest)}: "
+            "the imaginary part would be dropped",
+            hint="exclude it with exclude=[...], or convert the checkpoint explicitly (t.real, t.abs())",
+        )
     numeric = tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool
     if dest.dtype.is_floating_point and not numeric:
         raise DtypeError(

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from weightport.errors import DuplicateRegistrationError
+from weightport.registry.table import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -65,28 +65,31 @@ class Fitter(Protocol):
         ...
 
 
-_FITTERS: dict[str, Fitter] = {}
+#: The fitters weightport ships, in the order they are tried (data: in place before any call).
+BUILTIN_FITTERS: dict[str, str] = {
+    "reshape": "weightport.layout.fit.builtin:RESHAPE",
+    "channels": "weightport.layout.fit.builtin:CHANNELS",
+    "pos_embed": "weightport.layout.fit.builtin:POS_EMBED",
+    "patch_embed": "weightport.layout.fit.builtin:PATCH_EMBED",
+    "classes": "weightport.layout.fit.builtin:CLASSES",
+}
+
+FITTERS: Registry[Fitter] = Registry("fitter", BUILTIN_FITTERS)
 
 
 def register_fitter(fitter: Fitter, *, override: bool = False) -> Fitter:
-    """Register ``fitter`` under ``fitter.name`` (tried in registration order).
+    """Register ``fitter`` under ``fitter.name``: tried after the built-ins, or in the place of the
+    built-in it replaces (``override=True``).
 
     Raises:
         DuplicateRegistrationError: The name is taken and ``override`` is false.
     """
-    if fitter.name in _FITTERS and not override:
-        raise DuplicateRegistrationError(
-            f"fitter {fitter.name!r} is already registered", hint="pass override=True to replace it"
-        )
-    _FITTERS[fitter.name] = fitter
-    return fitter
+    return FITTERS.register(fitter.name, fitter, override=override)
 
 
 def fitters() -> list[Fitter]:
     """The registered fitters, in the order they are tried."""
-    import weightport.layout.fit.builtin  # noqa: F401 - registers the built-in fitters
-
-    return list(_FITTERS.values())
+    return [fitter for _, fitter in FITTERS.items()]
 
 
 #: Names from before tensor adapters were called fitters; importing one warns (gone in 0.3).
