@@ -211,6 +211,14 @@ class VerificationError(WeightportError, RuntimeError):
     """The loaded model's outputs differ from the source model's beyond the tolerance."""
 
 
+class ShardingError(WeightportError, ValueError):
+    """A sharded parameter whose placement a load cannot fill (e.g. ``Partial``), or whose shard disagrees."""
+
+
+class RankMismatchError(WeightportError, RuntimeError):
+    """The ranks of a distributed load saw different things (another file, another sha256)."""
+
+
 class UsageError(WeightportError, TypeError):
     """An API used the wrong way (e.g. a classmethod called on an instance)."""
 

@@ -270,9 +270,10 @@ def _group(title: str, groups: dict[str, list[str]]) -> list[str]:
     return [f"  {title}: {label} ({len(keys)} tensors)" for label, keys in groups.items()]
 
 
-#: How a load filled the module: ``copy`` into an existing module (``load_state_dict``), or ``assign``
-#: (the fast path: a model built on the meta device, checkpoint tensors placed without a copy).
-LoadPath = Literal["copy", "assign"]
+#: How a load filled the module: ``copy`` into an existing module (``load_state_dict``), ``assign``
+#: (the fast path: a model built on the meta device, checkpoint tensors placed without a copy), or
+#: ``sharded`` (DTensor parameters, each rank reading its shards; ``LoadReport.distributed`` has the ranks).
+LoadPath = Literal["copy", "assign", "sharded"]
 
 
 @dataclass
@@ -281,15 +282,18 @@ class LoadReport(LoadPlan):
 
     Attributes:
         timings: Seconds per stage (``fetch``, ``read``, ``plan``, ``apply``, ``total``).
-        path: How the module was filled: ``"copy"`` or ``"assign"`` (see :data:`LoadPath`).
+        path: How the module was filled: ``"copy"``, ``"assign"`` or ``"sharded"`` (see :data:`LoadPath`).
         fallback_reason: Why the fast path was not taken when it was asked for (``path`` is then ``"copy"``).
         verification: The output comparison with the source architecture, when ``verify`` was asked for.
+        distributed: For a sharded load, this rank's ``rank``, ``world_size``, ``bytes_read`` of the
+            ``bytes_total`` it loads, and how many tensors were made each way (``how``).
     """
 
     timings: dict[str, float] = field(default_factory=dict)
     path: LoadPath = "copy"
     fallback_reason: str | None = None
     verification: dict[str, Any] | None = None
+    distributed: dict[str, Any] | None = None
 
     @classmethod
     def from_plan(cls, plan: LoadPlan, *, timings: dict[str, float], path: LoadPath,
@@ -320,6 +324,8 @@ class LoadReport(LoadPlan):
             out["fallback_reason"] = self.fallback_reason
         if self.verification is not None:
             out["verification"] = self.verification
+        if self.distributed is not None:
+            out["distributed"] = self.distributed
         return out
 
     def summary(self) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from weightport.errors import UsageError
 from weightport.loading.apply import apply_plan
 from weightport.loading.options import LoadOptions
-from weightport.loading.planner import Planned, build_plan
+from weightport.loading.planner import Planned, Production, build_plan
 from weightport.loading.runner import run_load
-from weightport.loading.source_io import open_source
+from weightport.loading.source_io import fetch_source, open_source
 from weightport.registry.resolve import SourceLike
 from weightport.report import LoadPlan, LoadReport
 
@@ -32,7 +32,7 @@ class _Pending:
     """What carries out a plan made by :func:`plan`, kept beside it (the plan itself is data)."""
 
     plan: weakref.ref[LoadPlan]
-    producers: dict[str, Callable[[], Any]]
+    producers: dict[str, Production]
     options: LoadOptions
     layout: dict[str, tuple[tuple[int, ...], str]]  # the planned module's keys -> (shape, dtype)
 
@@ -106,12 +106,22 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
 
     Takes the same options as :func:`plan`. Nothing in ``module`` changes when the load fails.
 
+    A module whose parameters are DTensors (sharded with FSDP2 ``fully_shard`` or tensor parallel,
+    on meta or materialised) is loaded by every rank together: the same plan on the global shapes,
+    each rank reading only its own shards from the memory-mapped file, one fetch per machine (see
+    :mod:`weightport.loading.sharded`). Every rank of the process group must call it.
+
     Raises:
         ShapeMismatchError: A tensor does not fit and no rule adapts or re-initialises it.
         StrictLoadError: ``strict`` and some model weights are not in the checkpoint, or nothing matched.
         WeightportError: Any other failure to resolve, fetch or read the source.
     """
-    return run_load(source, LoadOptions.build(options, **kwargs), module=module)[1]
+    from weightport.loading.sharded import holds_dtensors, load_sharded
+
+    opts = LoadOptions.build(options, **kwargs)
+    if holds_dtensors(module):  # FSDP2 / tensor parallel: each rank reads only its shards
+        return load_sharded(module, source, opts, lambda: fetch_source(source, opts))
+    return run_load(source, opts, module=module)[1]
 
 
 def build_and_load(factory: Callable[[], M], source: SourceLike, *,

@@ -30,6 +30,7 @@ from weightport.loading.fast import FastPathUnavailable, apply_fast, build_on_me
 from weightport.loading.options import LoadOptions
 from weightport.loading.planner import Planned, build_plan
 from weightport.loading.source_io import FetchedSource, OpenedSource, fetch_source, read_source
+from weightport.loading.state import load_state
 from weightport.registry.resolve import SourceLike
 from weightport.report import LoadPath, LoadReport
 
@@ -152,7 +153,7 @@ def _verify(module: nn.Module, report: LoadReport, opened: OpenedSource, opts: L
                              tolerance=opts.verify_tolerance, input_shape=opts.verify_input_shape)
     except Exception:
         if restore is not None:
-            module.load_state_dict(restore)  # a failed verification leaves an existing module as it was
+            load_state(module, restore)  # a failed verification leaves an existing module as it was
         raise
     report.verification = result.to_dict()
 
