@@ -1,18 +1,19 @@
 # `make test` and `make demo` set themselves up on a fresh machine: they create .venv with pip
-# when it is missing and install the project with the extras they need.
+# when it is missing and install the project with the extras they need, and the benchmarks
+# (benchmarks/pyproject.toml, a distribution of their own) that `weightport bench` mounts.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml benchmarks/pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
 .PHONY: test test-random demo setup bench-load fuzz lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml benchmarks/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test]" -e ./benchmarks
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -7,7 +7,7 @@ python benchmarks/finetune.py --devices 2 --strategy ddp   # two CPU processes
 
 import sys
 
-from weightport.bench.finetune import main
+from weightport_bench.finetune import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -68,6 +68,21 @@ def _isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
         monkeypatch.delenv(var, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _reset_registries():
+    """Registrations a test makes (aliases, schemes, layouts, tensor adapters) end with the test."""
+    import weightport.layout.fit.base
+    import weightport.layout.rules
+    import weightport.registry.aliases
+    import weightport.registry.resolve
+    import weightport.registry.schemes  # noqa: F401 - every table exists before the snapshot
+    from weightport.registry.table import restore_all, snapshot_all
+
+    snapshots = snapshot_all()
+    yield
+    restore_all(snapshots)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_thread() -> None:
     import torch

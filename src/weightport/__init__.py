@@ -27,6 +27,7 @@ _LAZY: dict[str, str] = {
     "register_source": "weightport.registry.aliases",
     "register_adapter": "weightport.registry.schemes",
     "list_sources": "weightport.registry.listing",
+    "lock_sources": "weightport.lock",
 }
 _MODULES: dict[str, str] = {"errors": "weightport.errors", "warnings": "weightport.warnings"}
 
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from weightport import errors, warnings
     from weightport.loading.api import load_weights, plan, read_state_dict
     from weightport.loading.options import LoadOptions
+    from weightport.lock import lock_sources
     from weightport.mixin import PretrainedMixin
     from weightport.registry.aliases import register_source
     from weightport.registry.listing import list_sources

@@ -277,12 +277,17 @@ class LoadReport(LoadPlan):
     Attributes:
         timings: Seconds per stage (``fetch``, ``read``, ``plan``, ``apply``, ``total``).
         path: How the module was filled: ``copy`` (into an existing module), ``assign``
-            (fast path: tensors placed without a copy), or a fallback with its reason.
+            (fast path: tensors placed without a copy), ``sharded (N ranks)`` (DTensor parameters,
+            each rank reading its shards), or a fallback with its reason.
+        verification: The output comparison with the source architecture, when asked for.
+        distributed: For a sharded load, this rank's ``rank``, ``world_size``, ``bytes_read`` of the
+            ``bytes_total`` it loads, and how many tensors were made each way (``how``).
     """
 
     timings: dict[str, float] = field(default_factory=dict)
     path: str = "copy"
     verification: dict[str, Any] | None = None
+    distributed: dict[str, Any] | None = None
 
     @classmethod
     def from_plan(cls, plan: LoadPlan, *, timings: dict[str, float], path: str) -> LoadReport:
@@ -308,6 +313,8 @@ class LoadReport(LoadPlan):
         out["path"] = self.path
         if self.verification is not None:
             out["verification"] = self.verification
+        if self.distributed is not None:
+            out["distributed"] = self.distributed
         return out
 
     def summary(self) -> dict[str, Any]:

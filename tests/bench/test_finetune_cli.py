@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from weightport.bench.finetune.cli import build_parser, run_from_args
+from weightport_bench.finetune.cli import build_parser, run_from_args
 
 
 def test_mounts_as_a_sub_command_and_prints_the_recipes(capsys: pytest.CaptureFixture[str]) -> None:

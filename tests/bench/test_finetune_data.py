@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from weightport.bench.finetune.data import DataSpec, DigitsDataModule, ImageFolderDataModule, build_datamodule
 from weightport.errors import SourceNotFoundError, UsageError
+from weightport_bench.finetune.data import DataSpec, DigitsDataModule, ImageFolderDataModule, build_datamodule
 
 
 def test_digits_become_normalised_rgb_images_of_the_model_size() -> None:

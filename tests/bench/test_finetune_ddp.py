@@ -12,7 +12,8 @@ import pytest
 
 from tests.bench.conftest import tiny_args
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+REPO = Path(__file__).resolve().parents[2]
+PATHS = os.pathsep.join(str(REPO / d) for d in ("src", "benchmarks"))
 
 
 @pytest.mark.ddp
@@ -21,9 +22,9 @@ def test_two_process_ddp_checks_weights_and_reduces_metrics(tmp_path: Path, timm
     args = tiny_args(out, str(timm_checkpoint), "--protocols", "lp-ft", "--epochs", "2", "--probe-epochs", "1",
                      "--devices", "2", "--strategy", "ddp")  # fmt: skip
     # Lightning's "ddp" starts rank 1 by re-running this command, so it must be a real command line.
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": f"{PATHS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "weightport.bench.finetune", *args],
+        [sys.executable, "-m", "weightport_bench.finetune", *args],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from weightport.bench.finetune.dist import build_strategy, weights_fingerprint
 from weightport.errors import UsageError
+from weightport_bench.finetune.dist import build_strategy, weights_fingerprint
 
 
 def test_fingerprint_sees_every_weight_and_buffer() -> None:

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from tests.bench.conftest import TINY_ARCH
-from weightport.bench.finetune.data import DataSpec, DigitsDataModule
-from weightport.bench.finetune.model import FineTuner, build_body
-from weightport.bench.finetune.recipe import recipe_for
 from weightport.errors import UsageError
+from weightport_bench.finetune.data import DataSpec, DigitsDataModule
+from weightport_bench.finetune.model import FineTuner, build_body
+from weightport_bench.finetune.recipe import recipe_for
 
 
 def _fit(model: FineTuner, epochs: int) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from weightport.bench.finetune.cli import build_parser, config_from_args
-from weightport.bench.finetune.recipe import PROTOCOLS, recipe_for
 from weightport.errors import UsageError
+from weightport_bench.finetune.cli import build_parser, config_from_args
+from weightport_bench.finetune.recipe import PROTOCOLS, recipe_for
 
 
 def test_each_protocol_has_its_own_default() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.bench.conftest import tiny_args
-from weightport.bench.finetune import main
-from weightport.bench.finetune.recipe import PROTOCOLS
-from weightport.bench.finetune.report import CSV_COLUMNS
+from weightport_bench.finetune import main
+from weightport_bench.finetune.recipe import PROTOCOLS
+from weightport_bench.finetune.report import CSV_COLUMNS
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from weightport.bench.loading import main
-from weightport.bench.loading.approaches import APPROACHES, FORMATS, Approach
-from weightport.bench.loading.fixtures import ensure_fixture
-from weightport.bench.loading.runner import Job, plan_jobs, run_jobs
+from weightport_bench.loading import main
+from weightport_bench.loading.approaches import APPROACHES, FORMATS, Approach
+from weightport_bench.loading.fixtures import ensure_fixture
+from weightport_bench.loading.runner import Job, plan_jobs, run_jobs
 
 ARCH = "test_vit"  # timm's tiny ViT: 0.4 M parameters, builds in milliseconds
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from weightport.bench.loading.targets import judge, targets_markdown
+from weightport_bench.loading.targets import judge, targets_markdown
 
 MIB = 1024 * 1024
 

@@ -15,8 +15,8 @@ from tests.cli.conftest import run_cli
 @pytest.fixture
 def populated(ckpts, file_server, tmp_path, monkeypatch) -> dict[str, Path]:
     """A URL fetched into weightport's cache, and a torch.hub file placed the way the fetch layer places it."""
-    from weightport.adapters.base import FetchOptions
     from weightport.fetch.cache import torch_hub_checkpoints, write_sidecar
+    from weightport.fetch.types import FetchOptions
     from weightport.registry.resolve import resolve
     from weightport.registry.schemes import get_adapter
 

@@ -9,8 +9,8 @@ if __name__ == "__main__":
     if len(sys.argv) > 3:  # a file-size limit, to simulate a full disk
         limit = int(sys.argv[3])
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
-    from weightport.adapters.base import FetchOptions
     from weightport.errors import WeightportError
+    from weightport.fetch.types import FetchOptions
     from weightport.registry import get_adapter, resolve
 
     source = resolve(uri)

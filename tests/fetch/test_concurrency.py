@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from weightport.adapters.base import FetchOptions
 from weightport.errors import LockTimeoutError
 from weightport.fetch.cache import url_entry
-from weightport.fetch.locking import entry_lock
+from weightport.fetch.download_lock import entry_lock
+from weightport.fetch.types import FetchOptions
 from weightport.registry import get_adapter, resolve
 
 WORKER = Path(__file__).with_name("_fetch_worker.py")

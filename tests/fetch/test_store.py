@@ -8,13 +8,13 @@ import os
 import pytest
 
 from tests.helpers.fs import deny_creates_under
-from weightport.adapters.base import FetchOptions
 from weightport.errors import (
     CacheNotWritableError,
     IntegrityError,
     OfflineCacheMissError,
 )
 from weightport.fetch.cache import url_entry
+from weightport.fetch.types import FetchOptions
 from weightport.registry import get_adapter, resolve
 
 BODY = os.urandom(200_000)

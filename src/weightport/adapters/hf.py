@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from weightport.adapters.base import Adapter, Fetched, FetchOptions
+from weightport.adapters.base import Adapter
 from weightport.adapters.hf_names import (
     check_filename,
     check_repo_id,
@@ -36,10 +36,10 @@ from weightport.errors import (
     WeightportError,
 )
 from weightport.fetch.cache import hf_hub_cache
-from weightport.fetch.lockfile import locked_entry
+from weightport.fetch.integrity import file_sha256, quarantine
 from weightport.fetch.pinning import check_fetched
-from weightport.fetch.verify import file_sha256, quarantine
-from weightport.registry.schemes import register_adapter
+from weightport.fetch.types import Fetched, FetchOptions
+from weightport.fetch.weightport_lock import locked_entry
 from weightport.registry.source import Source
 
 logger = logging.getLogger("weightport")
@@ -54,7 +54,6 @@ CANDIDATES: tuple[str, ...] = (
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-@register_adapter("hf")
 class HubAdapter(Adapter):
     """Fetches hub files through huggingface_hub into its cache."""
 

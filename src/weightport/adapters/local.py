@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from weightport.adapters.base import Adapter, Fetched, FetchOptions
+from weightport.adapters.base import Adapter
 from weightport.errors import SourceNotFoundError
 from weightport.fetch.pinning import check_fetched
-from weightport.registry.schemes import register_adapter
+from weightport.fetch.types import Fetched, FetchOptions
 from weightport.registry.source import Source
 
 
-@register_adapter("file")
 class LocalAdapter(Adapter):
     """Reads a checkpoint file, or a directory holding one, from local disk."""
 

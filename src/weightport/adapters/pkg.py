@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path, PurePosixPath
 
-from weightport.adapters.base import Adapter, Fetched, FetchOptions
+from weightport.adapters.base import Adapter
 from weightport.errors import (
     InvalidSourceError,
     MissingDependencyError,
@@ -19,7 +19,7 @@ from weightport.errors import (
     SourceNotFoundError,
 )
 from weightport.fetch.pinning import check_fetched
-from weightport.registry.schemes import register_adapter
+from weightport.fetch.types import Fetched, FetchOptions
 from weightport.registry.source import Source
 
 _RELATIVE_HINT = "write the path relative to the package directory, e.g. pkg:PACKAGE/weights/model.safetensors"
@@ -44,7 +44,6 @@ def check_relative(path: str, what: str) -> str:
     return str(PurePosixPath(*[p for p in parts if p != "."]))
 
 
-@register_adapter("pkg")
 class PackageAdapter(Adapter):
     """Reads a file that an installed package ships (no network, no copy)."""
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from weightport.adapters.base import Adapter, Fetched, FetchOptions
+from weightport.adapters.base import Adapter
 from weightport.errors import InvalidSourceError
 from weightport.fetch.cache import url_entry, url_filename
+from weightport.fetch.integrity import check_cached
 from weightport.fetch.store import fetch_url
-from weightport.fetch.verify import check_cached
-from weightport.registry.schemes import register_adapter
+from weightport.fetch.types import Fetched, FetchOptions
 from weightport.registry.source import Source
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -50,5 +50,3 @@ class UrlAdapter(Adapter):
         return path if digest is not None else None
 
 
-register_adapter("https")(UrlAdapter)
-register_adapter("http")(UrlAdapter)

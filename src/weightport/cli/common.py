@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from weightport.adapters.base import FetchOptions
+    from weightport.fetch.types import FetchOptions
 
 
 def add_global_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -35,7 +35,7 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
 
 def fetch_options(args: argparse.Namespace, **overrides: Any) -> FetchOptions:
     """The :class:`FetchOptions` the fetch arguments ask for."""
-    from weightport.adapters.base import FetchOptions
+    from weightport.fetch.types import FetchOptions
 
     return FetchOptions(cache_dir=getattr(args, "cache_dir", None), offline=getattr(args, "offline", None),
                         **overrides)

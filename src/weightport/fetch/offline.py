@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from weightport.adapters.base import FetchOptions
 from weightport.errors import OfflineCacheMissError
+from weightport.fetch.types import FetchOptions
 
 
 def require_online(

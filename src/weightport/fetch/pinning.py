@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from weightport.adapters.base import Fetched, FetchOptions
 from weightport.errors import IntegrityError
-from weightport.fetch.lockfile import check_locked, locked_entry
+from weightport.fetch.types import Fetched, FetchOptions
+from weightport.fetch.weightport_lock import check_locked, locked_entry
 from weightport.registry.source import Source
 
 
@@ -22,7 +22,7 @@ def check_fetched(source: Source, fetched: Fetched, options: FetchOptions) -> Fe
     """
     path = Path(fetched.path)
     if (source.sha256 or source.size is not None) and path.is_file():
-        from weightport.fetch.verify import file_sha256
+        from weightport.fetch.integrity import file_sha256
 
         digest = fetched.sha256 or file_sha256(path)
         size = path.stat().st_size

@@ -14,15 +14,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from weightport.adapters.base import Fetched, FetchOptions
 from weightport.fetch.download import download
-from weightport.fetch.lockfile import locked_entry
-from weightport.fetch.locking import entry_lock
+from weightport.fetch.download_lock import entry_lock
+from weightport.fetch.integrity import check_cached, quarantine
 from weightport.fetch.mirror import mirror_url
 from weightport.fetch.offline import require_online
 from weightport.fetch.pinning import check_fetched
 from weightport.fetch.sweep import sweep_entry
-from weightport.fetch.verify import check_cached, quarantine
+from weightport.fetch.types import Fetched, FetchOptions
+from weightport.fetch.weightport_lock import locked_entry
 from weightport.registry.source import Source
 
 logger = logging.getLogger("weightport")

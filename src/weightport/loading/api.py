@@ -20,6 +20,7 @@ from weightport.loading.fast import FastPathUnavailable, apply_fast, build_on_me
 from weightport.loading.options import LoadOptions
 from weightport.loading.planner import build_plan
 from weightport.loading.source_io import FetchedSource, OpenedSource, fetch_source, open_source, read_source
+from weightport.loading.state import load_state
 from weightport.registry.resolve import SourceLike
 from weightport.report import LoadPlan, LoadReport
 
@@ -56,12 +57,21 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
 
     Takes the same options as :func:`plan`. Nothing in ``module`` changes when the load fails.
 
+    A module whose parameters are DTensors (sharded with FSDP2 ``fully_shard`` or tensor parallel,
+    on meta or materialised) is loaded by every rank together: the same plan on the global shapes,
+    each rank reading only its own shards from the memory-mapped file, one fetch per machine (see
+    :mod:`weightport.loading.sharded`). Every rank of the process group must call it.
+
     Raises:
         ShapeMismatchError: A tensor does not fit and no rule adapts or re-initialises it.
         StrictLoadError: ``strict`` and some model weights are not in the checkpoint, or nothing matched.
         WeightportError: Any other failure to resolve, fetch or read the source.
     """
+    from weightport.loading.sharded import holds_dtensors, load_sharded
+
     opts = LoadOptions.build(options, **kwargs)
+    if holds_dtensors(module):  # FSDP2 / tensor parallel: each rank reads only its shards
+        return load_sharded(module, source, opts, lambda: fetch_source(source, opts))
     t0 = time.perf_counter()
     fs = fetch_source(source, opts)
     prepared = _prepare(module, fs, opts)
@@ -78,7 +88,7 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
         try:
             report.verification = _verify(module, report, opened, opts)
         except Exception:
-            module.load_state_dict(snapshot or {})  # a failed verification leaves the module as it was
+            load_state(module, snapshot or {})  # a failed verification leaves the module as it was
             raise
     _store(conversion, module, the_plan)
     logger.info("%s", report)
@@ -173,7 +183,7 @@ def _store(conversion: Conversion | None, module: nn.Module, the_plan: LoadPlan)
 
 
 def _verify(module: nn.Module, report: LoadReport, opened: Any, opts: LoadOptions) -> dict[str, Any]:
-    from weightport.verify import verify_load
+    from weightport.loading.equivalence import verify_load
 
     result = verify_load(module, report, opened.source, opened.tensors, opts.verify,
                          tolerance=opts.verify_tolerance, input_shape=opts.verify_input_shape)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from weightport.errors import NonFiniteWeightsError
 from weightport.keys import parent
+from weightport.loading.state import load_state
 from weightport.report import LoadPlan
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def apply_plan(module: nn.Module, plan: LoadPlan, *, check_finite: bool = True,
     """
     plan.check()
     tensors = produce_tensors(plan, check_finite=check_finite)
-    module.load_state_dict(tensors, strict=False)
+    load_state(module, tensors)
     if before_init is not None:
         before_init()
     kept = reinitialize(module, [r.key for r in plan.reinitialized])

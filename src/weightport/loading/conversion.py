@@ -1,6 +1,6 @@
 """Cached conversions: a checkpoint mapped once into a model's key layout, stored as safetensors.
 
-A source that needed mapping (prefixes, structural alignment, adapters, casts) or a pickle read costs
+A source that needed mapping (prefixes, structural alignment, fitters, casts) or a pickle read costs
 that work on every load. With ``convert_cache=True`` the tensors as they were loaded are written once
 to ``<cache>/converted/<key>.safetensors``, where the key hashes the source file's sha256, the
 target's key layout (keys, shapes, dtypes) and the options that shape the mapping. Later loads of the
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from weightport.adapters.base import Fetched
+from weightport.fetch.types import Fetched
 from weightport.loading.options import LoadOptions
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def conversion_for(fs: FetchedSource, module: nn.Module, options: LoadOptions) -
 
 
 def _mapping_options(options: LoadOptions) -> str:
-    fields = ("into", "rename", "include", "exclude", "reinit", "ema", "match", "adapters", "adapter_options",
+    fields = ("into", "rename", "include", "exclude", "reinit", "ema", "match", "fitters", "fitter_options",
               "classes")
     return json.dumps({f: getattr(options, f) for f in fields}, sort_keys=True, default=str)
 
@@ -71,9 +71,9 @@ def cached_fetch(fs: FetchedSource, conversion: Conversion) -> Fetched:
 
 
 def options_for_converted(options: LoadOptions) -> LoadOptions:
-    """The converted file is already in the target's layout: exact names, no renames or adapters."""
-    return dataclasses.replace(options, into=None, rename=None, match="exact", ema=None, adapters={},
-                               adapter_options={}, classes=None)
+    """The converted file is already in the target's layout: exact names, no renames or fitters."""
+    return dataclasses.replace(options, into=None, rename=None, match="exact", ema=None, fitters={},
+                               fitter_options={}, classes=None)
 
 
 def store_conversion(conversion: Conversion, module: nn.Module, plan: LoadPlan) -> Path:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from weightport.loading.apply import produce_tensors
+from weightport.loading.state import load_state
 from weightport.report import LoadPlan
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def apply_fast(module: nn.Module, plan: LoadPlan, *, check_finite: bool = True,
     plan.check()
     tensors = produce_tensors(plan, check_finite=check_finite)
     _check_initialisable(module, set(tensors))
-    module.load_state_dict(tensors, strict=False, assign=True)
+    load_state(module, tensors, assign=True)
     if before_init is not None:
         before_init()
     _materialise_rest(module)

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from weightport.adapters.base import Fetched
+from weightport.fetch.types import Fetched
 from weightport.formats import RawCheckpoint, ReadOptions, read_checkpoint
 from weightport.layout.canonical import canonicalise
 from weightport.layout.extract import Extracted, extract_state_dict

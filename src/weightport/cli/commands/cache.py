@@ -55,7 +55,7 @@ def ls(args: argparse.Namespace, out: Output) -> int:
 
 
 def verify(args: argparse.Namespace, out: Output) -> int:
-    from weightport.fetch.verify import file_sha256
+    from weightport.fetch.integrity import file_sha256
 
     results = []
     for entry in _selected(args):

@@ -26,7 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def write(args: argparse.Namespace, out: Output) -> int:
-    from weightport.fetch.lockfile import LockFile, lock_sources
+    from weightport.fetch.weightport_lock import LockFile
+    from weightport.lock import lock_sources
 
     sources = list(args.sources)
     if not sources:
@@ -48,7 +49,7 @@ def write(args: argparse.Namespace, out: Output) -> int:
 
 
 def check(args: argparse.Namespace, out: Output) -> int:
-    from weightport.fetch.lockfile import LockFile, check_locked
+    from weightport.fetch.weightport_lock import LockFile, check_locked
     from weightport.registry.resolve import resolve
     from weightport.registry.schemes import get_adapter
 

@@ -1,0 +1,81 @@
+"""Cache integrity: checking a cached file before trusting it, and putting a bad one aside.
+
+A hit is trusted when its size matches the sidecar record and its full sha256 (computed once per
+process for a given inode, size and mtime) matches the sidecar and any pin. A file that fails is
+renamed aside (quarantined, never deleted: it may be evidence) and fetched again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from weightport.digest import file_sha256
+from weightport.errors import IntegrityError
+from weightport.fetch.cache import read_sidecar, sidecar_path, write_sidecar
+
+logger = logging.getLogger("weightport")
+
+def check_cached(
+    path: Path, *, sha256: str | None = None, size: int | None = None, hash_prefix: str | None = None
+) -> tuple[str | None, str | None]:
+    """Check a cache entry.
+
+    Returns:
+        ``(digest, None)`` for a good file, ``(None, None)`` when absent, and ``(None, reason)`` when
+        the file is there but must not be used.
+    """
+    if path.is_symlink():
+        # weightport only ever creates regular files here (by rename); a link was planted by
+        # someone else and may point anywhere (another user's file, /dev/zero, a FIFO).
+        return None, f"{path} is a symbolic link to {os.readlink(path)}, not a file weightport wrote"
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None, None
+    if not path.is_file():
+        return None, f"{path} is not a regular file"
+    recorded = read_sidecar(path)
+    if recorded is not None and recorded[1] != st.st_size:
+        return None, f"size {st.st_size} differs from the recorded {recorded[1]}"
+    if size is not None and st.st_size != size:
+        return None, f"size {st.st_size} differs from the expected {size}"
+    digest = file_sha256(path)
+    if recorded is not None and digest != recorded[0]:
+        return None, f"sha256 {digest} differs from the recorded {recorded[0]}"
+    if sha256 is not None and digest != sha256.lower():
+        return None, f"sha256 {digest} differs from the pinned {sha256.lower()}"
+    if hash_prefix is not None and not digest.startswith(hash_prefix.lower()):
+        return None, f"sha256 {digest} does not start with {hash_prefix.lower()} (the hash in its name)"
+    if recorded is None:
+        try:
+            write_sidecar(path, digest, st.st_size)
+        except OSError:  # a read-only cache still serves hits
+            pass
+    return digest, None
+
+
+def quarantine(path: Path, reason: str) -> Path | None:
+    """Rename a bad cache entry aside (``<name>.corrupt-<ns>``) and drop its sidecar.
+
+    Raises:
+        IntegrityError: The bad file cannot be moved (e.g. a read-only cache).
+    """
+    aside = path.with_name(f"{path.name}.corrupt-{time.time_ns()}")
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise IntegrityError(
+            f"cached file {path} is bad ({reason}) and cannot be moved aside: {exc.strerror}",
+            hint=f"delete {path} by hand, or point the cache at a writable directory",
+        ) from exc
+    try:
+        sidecar_path(path).unlink()
+    except OSError:
+        pass
+    logger.warning("cached file %s is bad (%s); moved to %s and fetching again", path, reason, aside.name)
+    return aside

@@ -1,0 +1,188 @@
+"""Output equivalence (the `verify=` option): run the source architecture and the loaded target on one input.
+
+A load can pair every tensor and still be wrong (a transposed kernel, BN eps, a channel order). When
+the source architecture can be built — a ``torchvision:`` or ``timm:`` source, or a builder the user
+gives — both models run on the same input and the largest output difference is reported; above the
+tolerance it is a :class:`~weightport.errors.VerificationError`.
+
+When the target's head was re-initialised, both heads are replaced by ``Identity`` so that the
+features feeding them are compared instead. A 1-channel target is fed a grey image and the source the
+same image repeated on 3 channels (the channels fitter makes these equal).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from weightport.errors import UsageError, VerificationError
+from weightport.layout.head import head_modules
+from weightport.loading.state import load_state
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from weightport.registry.source import Source
+    from weightport.report import LoadPlan
+
+Builder = Callable[[], "nn.Module"]
+
+
+@dataclass
+class Verification:
+    """The outcome of a verification: the largest absolute output difference and what was compared."""
+
+    max_abs_diff: float
+    tolerance: float
+    input_shape: tuple[int, ...]
+    compared: str  # "logits" or "features (heads replaced by Identity)"
+
+    @property
+    def passed(self) -> bool:
+        return self.max_abs_diff <= self.tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_abs_diff": self.max_abs_diff, "tolerance": self.tolerance, "passed": self.passed,
+                "input_shape": list(self.input_shape), "compared": self.compared}
+
+
+def source_builder(source: Source) -> Builder | None:
+    """A builder of the source's own architecture (random init), when the source names one."""
+    arch = source.meta.get("architecture")
+    if not arch:
+        return None
+    if source.scheme == "torchvision":
+        def build_tv() -> nn.Module:
+            import torchvision
+
+            return torchvision.models.get_model(arch, weights=None)
+
+        return build_tv
+    if source.scheme == "timm":
+        def build_timm() -> nn.Module:
+            import timm
+
+            return timm.create_model(arch, pretrained=False)
+
+        return build_timm
+    return None
+
+
+def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state: dict[str, torch.Tensor],
+                builder: Builder | bool, *, tolerance: float | None = None,
+                input_shape: tuple[int, ...] | None = None) -> Verification:
+    """Compare ``module`` (after the load) with the source architecture loaded with ``source_state``.
+
+    Args:
+        module: The model the plan was applied to.
+        plan: The applied plan (for ``into`` and the re-initialised keys).
+        source: The resolved source (for its architecture and input size).
+        source_state: The checkpoint's canonical tensors.
+        builder: A callable building the source architecture, or ``True`` to derive it from the source.
+        tolerance: The largest allowed absolute difference (default ``1e-4`` scaled by the output's size).
+        input_shape: The input to use (default: the source's input size, else ``(2, C, 224, 224)``).
+
+    Raises:
+        UsageError: No builder was given and the source's architecture is unknown.
+        VerificationError: The outputs differ by more than the tolerance.
+    """
+    import torch
+
+    build = source_builder(source) if builder is True else builder
+    if not callable(build):
+        raise UsageError(
+            f"cannot build the architecture of {source.uri} to verify the load",
+            hint="pass verify=<a function returning the source model>, e.g. verify=lambda: MyNet()",
+        )
+    reference = build()
+    try:
+        load_state(reference, source_state, strict=True)
+    except RuntimeError as exc:
+        raise VerificationError(
+            f"verification of {source.uri}: the source architecture does not take the checkpoint as it is "
+            f"({str(exc).splitlines()[0]})",
+            hint="pass verify=<a function returning the model the checkpoint was saved from>",
+        ) from exc
+    target = module.get_submodule(plan.into) if plan.into else module
+    compared = "logits"
+    if plan.reinitialized:
+        reference, target = _without_head(reference), _without_head(target)
+        compared = "features (heads replaced by Identity)"
+    shape = input_shape or _input_shape(source, target)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=generator)
+    x_ref = x.repeat(1, 3, *([1] * (x.dim() - 2))) if x.dim() >= 2 and shape[1] == 1 else x
+    was_training = (reference.training, target.training)
+    reference.eval()
+    target.eval()
+    try:
+        with torch.no_grad():
+            # Both run where the target runs, so that both use the same kernels (TF32 on GPUs...).
+            device, dtype = _placement(target)
+            reference.to(device=device, dtype=dtype)
+            out_ref = _first_tensor(reference(x_ref.to(device=device, dtype=dtype))).float().cpu()
+            out = _first_tensor(target(x.to(device=device, dtype=dtype))).float().cpu()
+    finally:
+        target.train(was_training[1])
+    if out.shape != out_ref.shape:
+        raise VerificationError(
+            f"verification of {source.uri}: outputs have different shapes, {tuple(out.shape)} (model) vs "
+            f"{tuple(out_ref.shape)} (source architecture)",
+            hint="verify compares the model the weights went into; pass verify_input_shape or a builder "
+            "whose model ends where yours does",
+        )
+    diff = float((out - out_ref).abs().max())
+    tol = tolerance if tolerance is not None else 1e-4 * max(1.0, float(out_ref.abs().max()))
+    result = Verification(diff, tol, tuple(shape), compared)
+    if not result.passed:
+        raise VerificationError(
+            f"verification of {source.uri} failed: the {compared} differ from the source architecture's by "
+            f"{diff:.3g} (tolerance {tol:.3g}) on an input of shape {tuple(shape)}",
+            hint="the tensors were paired but compute something else: check the report's structural "
+            "pairings, BN eps and padding of the two implementations, or raise verify_tolerance",
+        )
+    return result
+
+
+def _without_head(model: nn.Module) -> nn.Module:
+    from torch import nn
+
+    clone = copy.deepcopy(model)
+    for path in head_modules(clone):
+        parent_path, _, name = path.rpartition(".")
+        parent = clone.get_submodule(parent_path) if parent_path else clone
+        setattr(parent, name, nn.Identity())
+    return clone
+
+
+def _input_shape(source: Source, target: nn.Module) -> tuple[int, ...]:
+    from torch import nn
+
+    size: tuple[int, ...] = (3, 224, 224)
+    if source.preprocessing is not None and source.preprocessing.input_size:
+        size = tuple(source.preprocessing.input_size)
+    in_chans = next((m.in_channels for m in target.modules() if isinstance(m, nn.modules.conv._ConvNd)), size[0])
+    return (2, in_chans, *size[1:])
+
+
+def _first_tensor(output: Any) -> torch.Tensor:
+    import torch
+
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (list, tuple)) and output:
+        return _first_tensor(output[0])
+    if isinstance(output, dict) and output:
+        return _first_tensor(next(iter(output.values())))
+    raise VerificationError(f"cannot compare a model output of type {type(output).__name__}")
+
+
+def _placement(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Where the model computes (its first parameter's device and dtype)."""
+    import torch
+
+    first = next(iter(model.parameters()), None)
+    return (first.device, first.dtype) if first is not None else (torch.device("cpu"), torch.float32)
