@@ -40,7 +40,7 @@ def both_paths(path, family, arch, kwargs, **load):
 
 
 @pytest.mark.parametrize("family,arch,kwargs", CASES, ids=[c[1] for c in CASES])
-def test_fast_and_slow_paths_are_identical_with_a_reinitialised_head(tmp_path, family, arch, kwargs):
+def test_fast_and_slow_paths_load_identical_weights_with_a_reinitialised_head(tmp_path, family, arch, kwargs):
     torch.manual_seed(0)
     source = Holder(family, arch, **kwargs).net
     randomize_bn(source)
@@ -55,9 +55,13 @@ def test_fast_and_slow_paths_are_identical_with_a_reinitialised_head(tmp_path, f
         assert torch.equal(sf[key], ss[key]), key
         assert sf[key].dtype == ss[key].dtype
     assert not any(t.is_meta for t in list(fast.parameters()) + list(fast.buffers()))
+    # The weights are bit-identical; the outputs are equal up to rounding only. The fast path's
+    # tensors live in the file's pages, the slow path's in fresh allocations, and CPU kernels may
+    # take another (equally correct) code path on data at another memory alignment: bit-equal
+    # outputs are not guaranteed on every CPU or thread count (measured: 6e-7 on one AMD EPYC).
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        assert torch.equal(fast(x), slow(x))
+        torch.testing.assert_close(fast(x), slow(x), rtol=1e-5, atol=1e-5)
 
 
 def test_fast_path_trains(tmp_path):
