@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from weightport.loading.source_io import FetchedSource
-    from weightport.report import LoadPlan
+    from weightport.report import LoadPlan, LoadReport
 
 FORMAT_VERSION = "1"
 
@@ -89,7 +89,7 @@ def options_for_converted(options: LoadOptions) -> LoadOptions:
                                fitter_options={}, classes=None)
 
 
-def store_conversion(conversion: Conversion, tensors: dict[str, Any], plan: LoadPlan) -> Path:
+def store_conversion(conversion: Conversion, tensors: dict[str, Any], plan: LoadPlan | LoadReport) -> Path:
     """Write ``tensors`` (what ``plan`` loads, keyed by target key) as the cached conversion.
 
     The file goes to an exclusive temp file, its digest is recorded beside it, then it is renamed
