@@ -56,10 +56,6 @@ class UnknownSourceError(WeightportError, LookupError):
     """A name that no alias, scheme or library knows."""
 
 
-class AmbiguousSourceError(WeightportError, LookupError):
-    """A bare name that more than one library provides, with no rule to choose."""
-
-
 class SourceNotFoundError(WeightportError, FileNotFoundError):
     """The file or directory a source points to does not exist."""
 
@@ -131,6 +127,10 @@ class UnsupportedFormatError(WeightportError, ValueError):
     """A file in no format weightport reads."""
 
 
+class UnsupportedTensorError(UnsupportedFormatError):
+    """A tensor that is not a plain dense CPU tensor (sparse, quantized, nested, meta, a subclass...)."""
+
+
 class FormatMismatchError(WeightportError, ValueError):
     """A file whose bytes say one format and whose extension says another."""
 
@@ -200,7 +200,7 @@ class LayoutRuleError(WeightportError, ValueError):
 
 
 class AdaptError(WeightportError, ValueError):
-    """A tensor adapter that applies but lacks what it needs (e.g. the grid of a non-square position embedding)."""
+    """A fitter that applies but lacks what it needs (e.g. the grid of a non-square position embedding)."""
 
 
 class UnknownClassError(WeightportError, LookupError):
@@ -209,6 +209,14 @@ class UnknownClassError(WeightportError, LookupError):
 
 class VerificationError(WeightportError, RuntimeError):
     """The loaded model's outputs differ from the source model's beyond the tolerance."""
+
+
+class ShardingError(WeightportError, ValueError):
+    """A sharded parameter whose placement a load cannot fill (e.g. ``Partial``), or whose shard disagrees."""
+
+
+class RankMismatchError(WeightportError, RuntimeError):
+    """The ranks of a distributed load saw different things (another file, another sha256)."""
 
 
 class UsageError(WeightportError, TypeError):

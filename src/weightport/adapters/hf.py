@@ -40,7 +40,6 @@ from weightport.fetch.integrity import file_sha256, quarantine
 from weightport.fetch.pinning import check_fetched
 from weightport.fetch.types import Fetched, FetchOptions
 from weightport.fetch.weightport_lock import locked_entry
-from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Source
 
 logger = logging.getLogger("weightport")
@@ -55,7 +54,6 @@ CANDIDATES: tuple[str, ...] = (
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-@register_adapter("hf")
 class HubAdapter(Adapter):
     """Fetches hub files through huggingface_hub into its cache."""
 

@@ -8,11 +8,9 @@ from weightport.adapters.base import Adapter
 from weightport.errors import SourceNotFoundError
 from weightport.fetch.pinning import check_fetched
 from weightport.fetch.types import Fetched, FetchOptions
-from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Source
 
 
-@register_adapter("file")
 class LocalAdapter(Adapter):
     """Reads a checkpoint file, or a directory holding one, from local disk."""
 

@@ -20,7 +20,6 @@ from weightport.errors import (
 )
 from weightport.fetch.pinning import check_fetched
 from weightport.fetch.types import Fetched, FetchOptions
-from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Source
 
 _RELATIVE_HINT = "write the path relative to the package directory, e.g. pkg:PACKAGE/weights/model.safetensors"
@@ -45,7 +44,6 @@ def check_relative(path: str, what: str) -> str:
     return str(PurePosixPath(*[p for p in parts if p != "."]))
 
 
-@register_adapter("pkg")
 class PackageAdapter(Adapter):
     """Reads a file that an installed package ships (no network, no copy)."""
 

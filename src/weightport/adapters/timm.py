@@ -23,8 +23,6 @@ from weightport.fetch.pinning import check_fetched
 from weightport.fetch.store import fetch_url
 from weightport.fetch.types import Fetched, FetchOptions
 from weightport.fetch.weightport_lock import locked_entry
-from weightport.registry.resolve import register_name_resolver
-from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Preprocessing, Source
 
 
@@ -83,7 +81,6 @@ def to_source(cfg: Any) -> Source:
     )
 
 
-@register_adapter("timm")
 class TimmAdapter(Adapter):
     """timm's pretrained weights: from the hub when they have a hub id, else from their url."""
 
@@ -166,4 +163,5 @@ def candidates() -> list[str]:
     return sorted({*names, *(n.partition(".")[0] for n in names)})
 
 
-register_name_resolver("timm", resolve_name, candidates)
+#: This module's bare-name resolver, listed in :data:`weightport.registry.resolve.BUILTIN_NAME_RESOLVERS`.
+NAME_RESOLVER = (resolve_name, candidates)

@@ -19,8 +19,6 @@ from weightport.fetch.cache import torch_hub_checkpoints, url_filename
 from weightport.fetch.integrity import check_cached
 from weightport.fetch.store import fetch_url
 from weightport.fetch.types import Fetched, FetchOptions
-from weightport.registry.resolve import register_name_resolver
-from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Preprocessing, Source
 
 #: torch.hub's convention: ``name-<sha256 prefix>.ext``.
@@ -105,7 +103,6 @@ def _split(text: str) -> tuple[str, str | None]:
     return name, (tag if dot else None)
 
 
-@register_adapter("torchvision")
 class TorchvisionAdapter(Adapter):
     """torchvision's pretrained weights, cached in torch.hub's directory."""
 
@@ -173,4 +170,5 @@ def candidates() -> list[str]:
     return [m for m in models.list_models() if weights_enum(m) is not None]
 
 
-register_name_resolver("torchvision", resolve_name, candidates)
+#: This module's bare-name resolver, listed in :data:`weightport.registry.resolve.BUILTIN_NAME_RESOLVERS`.
+NAME_RESOLVER = (resolve_name, candidates)

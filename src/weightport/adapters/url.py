@@ -15,7 +15,6 @@ from weightport.fetch.cache import url_entry, url_filename
 from weightport.fetch.integrity import check_cached
 from weightport.fetch.store import fetch_url
 from weightport.fetch.types import Fetched, FetchOptions
-from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Source
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -51,5 +50,3 @@ class UrlAdapter(Adapter):
         return path if digest is not None else None
 
 
-register_adapter("https")(UrlAdapter)
-register_adapter("http")(UrlAdapter)

@@ -20,7 +20,7 @@ correspondence from the shapes and the module structure alone, in ``O(n log n)``
    projection) without ever pairing out of order within a signature.
 4. **Fill gaps**: a window that ends with exactly one unpaired module on each side whose roles and
    ranks agree but whose shapes differ (a classifier with another class count, a stem with another
-   number of input channels) pairs them with low confidence, so that adapters or re-initialisation
+   number of input channels) pairs them with low confidence, so that fitters or re-initialisation
    can take over.
 5. **Pair tensors** inside each module pair by role, then by identical leaf name, then by shape
    (with leaf-name similarity as the tie-break). Two candidates that nothing tells apart raise
@@ -516,7 +516,8 @@ def _pair_tensors(s: _Module, t: _Module) -> Iterator[tuple[str, str, float, str
                 + ", ".join(repr(b.key) for score, b in scored if score == best)
                 + f" (module {s.path or '<root>'!r} → {t.path or '<root>'!r});"
                 " their names and shapes do not tell them apart",
-                hint="give an explicit rename rule for these keys (rules={'source_key': 'target_key'})",
+                hint=f"name the right target with a rename rule, e.g. rename={{{'^' + re.escape(a.key) + '$'!r}: "
+                f"{scored[0][1].key!r}}} (rules are re.sub patterns on checkpoint keys)",
             )
         b = scored[0][1]
         src_left.remove(a)
