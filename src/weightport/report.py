@@ -121,13 +121,8 @@ class LoadPlan:
     coverage: float = 0.0
     min_coverage: float | None = None
     notes: list[str] = field(default_factory=list)
-<<<<<<< HEAD
     dropped_head: list[str] = field(default_factory=list)
     reinit_share: float = 0.0
-    # target key -> zero-argument callable producing the tensor to load (kept out of the JSON view)
-    _producers: dict[str, Callable[[], Any]] = field(default_factory=dict, repr=False, compare=False)
-=======
->>>>>>> main
 
     @property
     def ok(self) -> bool:

@@ -14,15 +14,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-<<<<<<< HEAD
-from weightport.errors import DtypeError
-from weightport.keys import is_training_state, matches_any, parent
-from weightport.layout.adapt.base import AdaptContext, tensor_adapters
-=======
 from weightport.errors import AmbiguousMappingError, DtypeError
-from weightport.keys import matches_any
+from weightport.keys import is_training_state, matches_any, parent
 from weightport.layout.fit.base import FitContext, Fitter, fitters
->>>>>>> main
 from weightport.layout.head import head_keys
 from weightport.layout.match import Match, match_keys
 from weightport.layout.rename import apply_rules, load_rules
@@ -141,13 +135,9 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     plan.dropped_head = _checkpoint_head(left, renamed, plan, module, heads)
     plan.unexpected = [renamed.origin[k] for k in left if renamed.origin[k] not in plan.dropped_head]
     plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
-<<<<<<< HEAD
     if not explicit:
         plan.reinit_share = _coverage(module, {r.key for r in plan.reinitialized})
-    return plan
-=======
     return Planned(plan, producers)
->>>>>>> main
 
 
 def _checkpoint_head(left: list[str], renamed: Renamed, plan: LoadPlan, module: nn.Module,
