@@ -66,7 +66,17 @@ def check_filename(filename: str) -> str:
                 f"hub file name {filename!r} has a bad part {segment!r}",
                 hint="file names are relative paths of letters, digits and _.-+=@()[], without '..'",
             )
+        if len(segment.encode()) > MAX_NAME_BYTES:
+            raise PathTraversalError(
+                f"hub file name {filename!r:.80}... has a part of {len(segment.encode())} bytes, longer than "
+                f"a file name may be ({MAX_NAME_BYTES})",
+                hint="the repository (or its shard index) names a file no file system can hold; ask its owner",
+            )
     return filename
+
+
+#: The longest file name (one path segment) common file systems hold.
+MAX_NAME_BYTES = 255
 
 
 def parse_hub_path(rest: str, uri: str) -> tuple[str, str | None, str | None]:

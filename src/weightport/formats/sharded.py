@@ -40,16 +40,36 @@ def read_index(path: Path, max_bytes: int) -> tuple[dict[str, Any], dict[str, st
             f'{path}: expected a JSON object with a non-empty "weight_map" of tensor name -> shard file',
             hint=_HINT,
         )
-    root = path.parent.resolve()
     for shard in set(weight_map.values()):
-        target = (root / shard).resolve()
-        if Path(shard).is_absolute() or ".." in Path(shard).parts or not target.is_relative_to(root):
-            raise PathTraversalError(
-                f"{path}: shard {shard!r} points outside the index's directory {root}",
-                hint="shard names must be plain file names next to the index",
-            )
+        _check_shard_name(path, shard)
     metadata = index.get("metadata") if isinstance(index.get("metadata"), dict) else {}
     return metadata, weight_map
+
+
+_MAX_NAME_BYTES = 255
+
+
+def _check_shard_name(path: Path, shard: str) -> None:
+    """Confinement by the shard's name inside the checkpoint directory, never by where a link resolves:
+    a hub snapshot keeps every shard as a symbolic link into ``../../blobs``, and that is fine.
+
+    Raises:
+        PathTraversalError: An absolute name, a drive, a backslash, a NUL, or a ``..`` segment.
+        CorruptCheckpointError: A name part longer than file systems allow.
+    """
+    parts = shard.split("/")
+    if not shard or shard.startswith("/") or "\\" in shard or ":" in shard or "\x00" in shard or ".." in parts:
+        raise PathTraversalError(
+            f"{path}: shard {shard!r:.300} points outside the index's directory {path.parent}",
+            hint="shard names must be relative file names next to the index (no '..', '/', '\\' or ':' prefix)",
+        )
+    longest = max(len(p.encode()) for p in parts)
+    if longest > _MAX_NAME_BYTES:
+        raise CorruptCheckpointError(
+            f"{path}: shard name {shard[:60]!r}... has a part of {longest} bytes, longer than a file name may be "
+            f"({_MAX_NAME_BYTES})",
+            hint=_HINT,
+        )
 
 
 def read_sharded(
