@@ -18,7 +18,6 @@ from weightport.errors import (
     PathTraversalError,
     SourceNotFoundError,
 )
-from weightport.fetch.pinning import check_fetched
 from weightport.fetch.types import Fetched, FetchOptions
 from weightport.registry.source import Source
 
@@ -65,7 +64,7 @@ class PackageAdapter(Adapter):
                 f"package {source.location!r} has no file {source.filename!r} (looked at {path})",
                 hint="check the path inside the package; list it with `python -m pip show -f " + source.location + "`",
             )
-        return check_fetched(source, Fetched(path=path, size=path.stat().st_size, cached=True), options)
+        return Fetched(path=path, size=path.stat().st_size, cached=True)
 
     def cached_path(self, source: Source, options: FetchOptions) -> Path | None:
         try:
