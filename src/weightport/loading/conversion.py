@@ -13,11 +13,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from weightport.fetch.types import Fetched
 from weightport.loading.options import LoadOptions
@@ -78,32 +76,10 @@ def options_for_converted(options: LoadOptions) -> LoadOptions:
 
 def store_conversion(conversion: Conversion, module: nn.Module, plan: LoadPlan) -> Path:
     """Write the tensors ``plan`` loaded into ``module`` as the cached conversion (atomic rename)."""
-    from safetensors.torch import save_file
+    from weightport.formats.safetensors_writer import write_safetensors
 
     state = module.state_dict()
-    tensors = {r.target_key: state[r.target_key].detach().contiguous() for r in plan.loaded}
-    tensors = _unshared(tensors)
+    tensors = {r.target_key: state[r.target_key] for r in plan.loaded}
     metadata = {"weightport_conversion": FORMAT_VERSION, "source": plan.source.uri,
                 "source_sha256": conversion.source_sha256, "source_format": plan.source.format or ""}
-    conversion.path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=conversion.path.parent, prefix=f".{conversion.path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, conversion.path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return conversion.path
-
-
-def _unshared(tensors: dict[str, Any]) -> dict[str, Any]:
-    # safetensors refuses tensors that share memory; tied weights are written as separate copies.
-    seen: set[int] = set()
-    out = {}
-    for key, tensor in tensors.items():
-        ptr = tensor.untyped_storage().data_ptr()
-        out[key] = tensor.clone() if ptr in seen else tensor
-        seen.add(ptr)
-    return out
+    return write_safetensors(tensors, conversion.path, metadata)
