@@ -42,7 +42,7 @@ def test_a_network_round_trips_and_its_mapped_tensors_are_64_byte_aligned(tmp_pa
     assert_aligned(path)
     with safe_open(str(path), framework="pt") as reader:  # the reference reader, memory-mapped
         assert reader.metadata() == {"origin": "test"}
-        mapped = {k: reader.get_tensor(k) for k in reader.keys()}  # noqa: SIM118
+        mapped = {k: reader.get_tensor(k) for k in reader.keys()}
     assert set(mapped) == set(state) and all(torch.equal(mapped[k], state[k]) for k in state)
     misaligned = sum(t.nbytes for t in mapped.values() if t.data_ptr() % ALIGNMENT)
     assert misaligned / sum(t.nbytes for t in mapped.values()) < 0.01

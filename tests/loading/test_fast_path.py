@@ -105,7 +105,8 @@ class Positions(nn.Module):
 def test_non_persistent_buffers_fall_back_to_the_slow_path_and_say_so(tmp_path):
     path = save(nn.Linear(4, 4).state_dict(), tmp_path / "fc.pt")
     model = WithBuffer.from_pretrained(path, into="fc")
-    assert "fast path unavailable" in model.weightport_report.path and "grid" in model.weightport_report.path
+    report = model.weightport_report
+    assert report.path == "copy" and "grid" in report.fallback_reason
     assert torch.equal(model.grid, torch.arange(4.0))
     assert "path: copy (fast path unavailable" in str(model.weightport_report)
 
@@ -128,7 +129,7 @@ class Tied(PretrainedMixin, nn.Module):
 def test_tied_parameters_fall_back_and_stay_tied(tmp_path):
     path = save({"a.weight": torch.ones(4, 4), "b.weight": torch.ones(4, 4)}, tmp_path / "t.pt")
     model = Tied.from_pretrained(path)
-    assert "tied parameters" in model.weightport_report.path
+    assert model.weightport_report.path == "copy" and "tied parameters" in model.weightport_report.fallback_reason
     assert model.a.weight is model.b.weight and torch.equal(model.a.weight, torch.ones(4, 4))
 
 
@@ -148,7 +149,7 @@ class Custom(PretrainedMixin, nn.Module):
 def test_uncovered_weights_without_an_init_fall_back(tmp_path):
     path = save(nn.Linear(3, 3).state_dict(), tmp_path / "fc.pt")
     model = Custom.from_pretrained(path, into="fc", strict=False)
-    assert "no reset_parameters" in model.weightport_report.path
+    assert model.weightport_report.path == "copy" and "no reset_parameters" in model.weightport_report.fallback_reason
     assert torch.equal(model.extra.scale, torch.ones(3))
     assert model.weightport_report.missing == ["extra.scale"]
 
@@ -162,7 +163,7 @@ def test_constructor_that_needs_real_tensors_falls_back(tmp_path):
 
     path = save(nn.Linear(2, 2).state_dict(), tmp_path / "fc.pt")
     model = NeedsValues.from_pretrained(path, into="fc")
-    assert "meta device" in model.weightport_report.path
+    assert model.weightport_report.path == "copy" and "meta device" in model.weightport_report.fallback_reason
 
 
 class WithMetric(PretrainedMixin, nn.Module):
@@ -179,6 +180,7 @@ class WithMetric(PretrainedMixin, nn.Module):
 def test_tensor_attributes_outside_buffers_fall_back_and_work(tmp_path):
     path = save(nn.Linear(4, 3).state_dict(), tmp_path / "fc.pt")
     model = WithMetric.from_pretrained(path, into="fc")
-    assert "outside its parameters and buffers" in model.weightport_report.path
+    report = model.weightport_report
+    assert report.path == "copy" and "outside its parameters and buffers" in report.fallback_reason
     model.accuracy.update(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1]))
     assert abs(float(model.accuracy.compute()) - 2 / 3) < 1e-6

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from weightport.fetch.cache import refuse_linked_directory
 from weightport.fetch.download import download
 from weightport.fetch.download_lock import entry_lock
 from weightport.fetch.integrity import check_cached, quarantine
@@ -44,6 +45,7 @@ def fetch_url(
     sha256 = source.sha256 or (entry.sha256 if entry else None)
     size = source.size if source.size is not None else (entry.size if entry else None)
     problem = None
+    refuse_linked_directory(dest.parent)
     if not options.force:
         digest, problem = check_cached(dest, sha256=sha256, size=size, hash_prefix=hash_prefix)
         if digest is not None:
@@ -66,6 +68,8 @@ def fetch_url(
             hash_prefix=hash_prefix,
             timeout=options.timeout,
             retries=options.retries,
+            max_bytes=options.max_download_bytes,
+            deadline=options.deadline,
             progress=options.progress,
             shown_as=url,
         )

@@ -115,6 +115,12 @@ def safetensors_bytes_layout(
     return len(text).to_bytes(8, "little") + text, order
 
 
+def safetensors_bytes(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> bytes:
+    """The whole file :func:`write_safetensors` would write, in memory."""
+    head, order = safetensors_bytes_layout(tensors, metadata)
+    return b"".join([head, *(_flat_bytes(tensors[name]).numpy().tobytes() for name in order)])
+
+
 def write_safetensors(
     tensors: Mapping[str, torch.Tensor], path: str | os.PathLike[str], metadata: Mapping[str, str] | None = None
 ) -> Path:
@@ -144,6 +150,8 @@ def write_safetensors(
             out.write(head)
             for name in order:
                 out.write(_flat_bytes(tensors[name]).numpy().data)
+            out.flush()
+            os.fsync(out.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
