@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from weightport.fetch.cache import refuse_linked_directory
 from weightport.fetch.download import download
 from weightport.fetch.download_lock import entry_lock
 from weightport.fetch.integrity import check_cached, quarantine
@@ -41,6 +42,7 @@ def fetch_url(
     """
     sha256, size = source.sha256, source.size
     problem = None
+    refuse_linked_directory(dest.parent)
     if not options.force:
         digest, problem = check_cached(dest, sha256=sha256, size=size, hash_prefix=hash_prefix)
         if digest is not None:
@@ -63,6 +65,8 @@ def fetch_url(
             hash_prefix=hash_prefix,
             timeout=options.timeout,
             retries=options.retries,
+            max_bytes=options.max_download_bytes,
+            deadline=options.deadline,
             progress=options.progress,
             shown_as=url,
         )
