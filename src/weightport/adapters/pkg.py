@@ -19,28 +19,15 @@ from weightport.errors import (
     SourceNotFoundError,
 )
 from weightport.fetch.types import Fetched, FetchOptions
+from weightport.paths import confined_name
 from weightport.registry.source import Source
 
 _RELATIVE_HINT = "write the path relative to the package directory, e.g. pkg:PACKAGE/weights/model.safetensors"
 
 
 def check_relative(path: str, what: str) -> str:
-    """``path`` as a normalised relative POSIX path, refusing anything that could leave its root.
-
-    Raises:
-        PathTraversalError: Absolute, drive-lettered, backslashed, or with ``..`` segments.
-    """
-    if not path or path.startswith(("/", "\\")) or "\\" in path or ":" in path or "\x00" in path:
-        raise PathTraversalError(
-            f"{what} {path!r} must be a relative path inside its root (no leading '/', no '\\' or ':')",
-            hint=_RELATIVE_HINT,
-        )
-    parts = PurePosixPath(path).parts
-    if any(p == ".." for p in parts):
-        raise PathTraversalError(
-            f"{what} {path!r} contains '..' and could reach outside its root", hint=_RELATIVE_HINT
-        )
-    return str(PurePosixPath(*[p for p in parts if p != "."]))
+    """``path`` confined to the package directory (:func:`weightport.paths.confined_name`)."""
+    return confined_name(path, what, hint=_RELATIVE_HINT)
 
 
 class PackageAdapter(Adapter):
