@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weightport.errors import CorruptCheckpointError, PathTraversalError, _listing
+from weightport.errors import CorruptCheckpointError, _listing
 from weightport.formats.base import RawCheckpoint, ReadOptions
+from weightport.paths import confined_name
 
 _HINT = "download every shard listed in the index, or fetch the index again"
 
@@ -40,14 +41,8 @@ def read_index(path: Path, max_bytes: int) -> tuple[dict[str, Any], dict[str, st
             f'{path}: expected a JSON object with a non-empty "weight_map" of tensor name -> shard file',
             hint=_HINT,
         )
-    root = path.parent.resolve()
-    for shard in set(weight_map.values()):
-        target = (root / shard).resolve()
-        if Path(shard).is_absolute() or ".." in Path(shard).parts or not target.is_relative_to(root):
-            raise PathTraversalError(
-                f"{path}: shard {shard!r} points outside the index's directory {root}",
-                hint="shard names must be plain file names next to the index",
-            )
+    for shard in set(weight_map.values()):  # the names, not where links lead (hub snapshots link to blobs)
+        confined_name(shard, f"{path}: shard", hint="shard names must be file names relative to the index's directory")
     metadata = index.get("metadata") if isinstance(index.get("metadata"), dict) else {}
     return metadata, weight_map
 

@@ -70,9 +70,24 @@ class Production:
         return value if value.dtype == self.dtype else value.to(self.dtype)
 
 
-def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) -> LoadPlan:
+@dataclass
+class Planned:
+    """A plan and what carries it out, kept apart: the plan is data, the productions make its tensors.
+
+    Attributes:
+        plan: The plan (printable, comparable, JSON-serialisable; no callables in it).
+        producers: Target key → how its tensor is made (renamed, fitted and cast), one per record of
+            ``plan.loaded``; a sharded load cuts slices from them instead of calling them.
+    """
+
+    plan: LoadPlan
+    producers: dict[str, Production]
+
+
+def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) -> Planned:
     """Plan loading ``opened`` into ``module`` under ``options`` without touching the module."""
     target = dict(module.state_dict(keep_vars=True))
+    producers: dict[str, Production] = {}
     plan = LoadPlan(source=opened.info(), into=options.into, strict=options.strict, min_coverage=options.min_coverage)
     renamed = _renamed(opened, options, plan.notes)
     heads = head_keys(module, list(target), into=options.into, reinit=options.reinit)
@@ -115,14 +130,14 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             ops=renamed.ops[m.source_key] + ([m.detail] if m.detail else []) + shape_ops + ([cast] if cast else []),
             confidence=m.confidence,
         ))
-        plan._producers[m.target_key] = Production(tensor, dest.dtype, *fit)
+        producers[m.target_key] = Production(tensor, dest.dtype, *fit)
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
     _missing(plan, target, used_targets, heads, explicit, options)
     plan.unexpected = [renamed.origin[k] for k in renamed.tensors if k not in used_sources]
     _derived(plan, module)
     plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
-    return plan
+    return Planned(plan, producers)
 
 
 def _head_reason(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> str:
