@@ -8,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weightport.errors import CorruptCheckpointError, PathTraversalError, _listing
+from weightport.errors import CorruptCheckpointError
 from weightport.formats.base import RawCheckpoint, ReadOptions
+from weightport.paths import confined_name
+from weightport.text import listing
 
 _HINT = "download every shard listed in the index, or fetch the index again"
 
@@ -40,36 +42,10 @@ def read_index(path: Path, max_bytes: int) -> tuple[dict[str, Any], dict[str, st
             f'{path}: expected a JSON object with a non-empty "weight_map" of tensor name -> shard file',
             hint=_HINT,
         )
-    for shard in set(weight_map.values()):
-        _check_shard_name(path, shard)
+    for shard in set(weight_map.values()):  # the names, not where links lead (hub snapshots link to blobs)
+        confined_name(shard, f"{path}: shard", hint="shard names must be file names relative to the index's directory")
     metadata = index.get("metadata") if isinstance(index.get("metadata"), dict) else {}
     return metadata, weight_map
-
-
-_MAX_NAME_BYTES = 255
-
-
-def _check_shard_name(path: Path, shard: str) -> None:
-    """Confinement by the shard's name inside the checkpoint directory, never by where a link resolves:
-    a hub snapshot keeps every shard as a symbolic link into ``../../blobs``, and that is fine.
-
-    Raises:
-        PathTraversalError: An absolute name, a drive, a backslash, a NUL, or a ``..`` segment.
-        CorruptCheckpointError: A name part longer than file systems allow.
-    """
-    parts = shard.split("/")
-    if not shard or shard.startswith("/") or "\\" in shard or ":" in shard or "\x00" in shard or ".." in parts:
-        raise PathTraversalError(
-            f"{path}: shard {shard!r:.300} points outside the index's directory {path.parent}",
-            hint="shard names must be relative file names next to the index (no '..', '/', '\\' or ':' prefix)",
-        )
-    longest = max(len(p.encode()) for p in parts)
-    if longest > _MAX_NAME_BYTES:
-        raise CorruptCheckpointError(
-            f"{path}: shard name {shard[:60]!r}... has a part of {longest} bytes, longer than a file name may be "
-            f"({_MAX_NAME_BYTES})",
-            hint=_HINT,
-        )
 
 
 def read_sharded(
@@ -95,7 +71,7 @@ def read_sharded(
     missing = [s for s in shards if not (path.parent / s).is_file()]
     if missing:
         raise CorruptCheckpointError(
-            f"{path}: {len(missing)} shard(s) listed in the index are missing: {_listing(missing)}", hint=_HINT
+            f"{path}: {len(missing)} shard(s) listed in the index are missing: {listing(missing)}", hint=_HINT
         )
     merged: dict[str, Any] = {}
     shard_meta: dict[str, Any] = {}
@@ -107,14 +83,14 @@ def read_sharded(
         absent = sorted(expected - raw.obj.keys())
         if absent:
             raise CorruptCheckpointError(
-                f"{path.parent / shard}: the index assigns {_listing(repr(k) for k in absent)} to this shard, "
+                f"{path.parent / shard}: the index assigns {listing(repr(k) for k in absent)} to this shard, "
                 "but it lacks them",
                 hint=_HINT,
             )
         clash = sorted(merged.keys() & raw.obj.keys())
         if clash:
             raise CorruptCheckpointError(
-                f"{path}: key(s) {_listing(repr(k) for k in clash)} appear in more than one shard (also in {shard})",
+                f"{path}: key(s) {listing(repr(k) for k in clash)} appear in more than one shard (also in {shard})",
                 hint=_HINT,
             )
         merged.update(raw.obj)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from weightport.errors import AmbiguousMappingError, DtypeError
-from weightport.keys import matches_any
+from weightport.keys import fold_keys, matches_any
 from weightport.layout.fit.base import FitContext, Fitter, fitters
 from weightport.layout.head import head_keys
 from weightport.layout.match import Match, match_keys
@@ -92,6 +92,7 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     renamed = _renamed(opened, options, plan.notes)
     heads = head_keys(module, list(target), into=options.into, reinit=options.reinit)
     renamed = _ecosystem_converted(renamed, module, target, heads, options, plan.notes)
+    renamed = _qkv_bias_harmonised(renamed, target, options, plan.notes)
     matches = _match(renamed, target, options)
     plan.into = options.into or _common_into(matches)
     plan.notes.extend(opened.extracted.notes)
@@ -136,6 +137,7 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
     _missing(plan, target, used_targets, heads, explicit, options)
     plan.unexpected = [renamed.origin[k] for k in renamed.tensors if k not in used_sources]
+    _derived(plan, module)
     plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
     return Planned(plan, producers)
 
@@ -222,6 +224,25 @@ def _ecosystem_converted(renamed: Renamed, module: nn.Module, target: dict[str, 
     notes.append(f"converted by timm's own checkpoint filter {converted.filter}"
                  + (f" for {converted.into!r}" if converted.into else "") + f" ({len(converted.tensors)} tensors)")
     return Renamed(tensors, origin, ops)
+
+
+def _qkv_bias_harmonised(renamed: Renamed, target: dict[str, Any], options: LoadOptions,
+                         notes: list[str]) -> Renamed:
+    """Fused q/k/v biases split (or separate ones fused) into the model's convention."""
+    from weightport.layout.qkv_bias import harmonise_qkv_bias
+
+    if options.match == "exact":
+        return renamed
+    rewrite = harmonise_qkv_bias(renamed.tensors, target)
+    if rewrite is None:
+        return renamed
+    origin = {k: renamed.origin[src] for k, src in rewrite.origin.items()}
+    ops = {k: renamed.ops[src] + ([rewrite.step[k]] if k in rewrite.step else []) for k, src in rewrite.origin.items()}
+    notes.append(f"q/k/v biases rewritten into the model's convention ({len(rewrite.step)} tensors)"
+                 + (f"; dropped k biases up to {rewrite.dropped_k_max:.3g} (torchvision's Swin V2 ignores its k bias; "
+                    "in dot-product attention a k bias shifts all logits of a query alike and cancels in softmax)"
+                    if rewrite.dropped_k_max else ""))
+    return Renamed(rewrite.tensors, origin, ops)
 
 
 def _needs_mapping(renamed: Renamed, target: dict[str, Any], options: LoadOptions) -> bool:
@@ -361,6 +382,24 @@ def _missing(plan: LoadPlan, target: dict[str, Any], used_targets: set[str], hea
             continue
         else:
             plan.missing.append(key)
+
+
+def _derived(plan: LoadPlan, module: nn.Module) -> None:
+    """Buffers the model computes itself: not missing when the checkpoint lacks them, and dropped (not
+    unexpected) when the checkpoint has them and the model recomputes them."""
+    from weightport.layout.derived import is_derived, recomputed_buffers
+
+    kept = [k for k in plan.missing if is_derived(k)]
+    if kept:
+        plan.missing = [k for k in plan.missing if k not in kept]
+        plan.notes.append(f"kept the model's own values of {len(kept)} buffer(s) it derives from its configuration, "
+                          "not in the checkpoint: " + ", ".join(fold_keys(kept, 6)))
+    recomputed = recomputed_buffers(module)
+    dropped = [k for k in plan.unexpected if is_derived(k) and k.rpartition(".")[2] in recomputed]
+    if dropped:
+        plan.unexpected = [k for k in plan.unexpected if k not in dropped]
+        plan.notes.append(f"dropped {len(dropped)} checkpoint buffer(s) the model recomputes from its configuration: "
+                          + ", ".join(fold_keys(dropped, 6)))
 
 
 def _first_conv_key(module: nn.Module, opened: OpenedSource, matches: list[Match]) -> str | None:
