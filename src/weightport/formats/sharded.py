@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weightport.errors import CorruptCheckpointError, _listing
+from weightport.errors import CorruptCheckpointError
 from weightport.formats.base import RawCheckpoint, ReadOptions
 from weightport.paths import confined_name
+from weightport.text import listing
 
 _HINT = "download every shard listed in the index, or fetch the index again"
 
@@ -70,7 +71,7 @@ def read_sharded(
     missing = [s for s in shards if not (path.parent / s).is_file()]
     if missing:
         raise CorruptCheckpointError(
-            f"{path}: {len(missing)} shard(s) listed in the index are missing: {_listing(missing)}", hint=_HINT
+            f"{path}: {len(missing)} shard(s) listed in the index are missing: {listing(missing)}", hint=_HINT
         )
     merged: dict[str, Any] = {}
     shard_meta: dict[str, Any] = {}
@@ -82,14 +83,14 @@ def read_sharded(
         absent = sorted(expected - raw.obj.keys())
         if absent:
             raise CorruptCheckpointError(
-                f"{path.parent / shard}: the index assigns {_listing(repr(k) for k in absent)} to this shard, "
+                f"{path.parent / shard}: the index assigns {listing(repr(k) for k in absent)} to this shard, "
                 "but it lacks them",
                 hint=_HINT,
             )
         clash = sorted(merged.keys() & raw.obj.keys())
         if clash:
             raise CorruptCheckpointError(
-                f"{path}: key(s) {_listing(repr(k) for k in clash)} appear in more than one shard (also in {shard})",
+                f"{path}: key(s) {listing(repr(k) for k in clash)} appear in more than one shard (also in {shard})",
                 hint=_HINT,
             )
         merged.update(raw.obj)

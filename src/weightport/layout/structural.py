@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from weightport.errors import AmbiguousMappingError, ArchitectureMismatchError
 from weightport.layout.derived import is_derived
 from weightport.layout.spec import TensorSpec
+from weightport.text import listing
 
 __all__ = [
     "Alignment",
@@ -178,9 +179,8 @@ class Alignment:
         """
         if self.divergences:
             raise ArchitectureMismatchError(
-                "the checkpoint and the model are not the same architecture:\n"
-                + "\n".join(f"  - {d.detail}" for d in self.divergences[:5])
-                + (f"\n  … and {len(self.divergences) - 5} more" if len(self.divergences) > 5 else ""),
+                "the checkpoint and the model are not the same architecture:\n  "
+                + listing((f"- {d.detail}" for d in self.divergences), 5, sep="\n  "),
                 hint="load into the matching architecture, or give explicit rename rules for the part you want",
             )
 
@@ -482,8 +482,7 @@ def _show(signature: tuple) -> str:
 
 
 def _paths(modules: list[_Module], limit: int = 4) -> str:
-    shown = ", ".join(m.path or "<root>" for m in modules[:limit])
-    return shown + (f", … {len(modules) - limit} more" if len(modules) > limit else "")
+    return listing((m.path or "<root>" for m in modules), limit)
 
 
 _TOKEN = re.compile(r"[a-z]+|\d+")
