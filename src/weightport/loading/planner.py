@@ -138,6 +138,7 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     _missing(plan, target, used_targets, heads, explicit, options)
     plan.unexpected = [renamed.origin[k] for k in renamed.tensors if k not in used_sources]
     _derived(plan, module)
+    _headless(plan, module)
     plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
     return Planned(plan, producers)
 
@@ -399,6 +400,20 @@ def _derived(plan: LoadPlan, module: nn.Module) -> None:
     if dropped:
         plan.unexpected = [k for k in plan.unexpected if k not in dropped]
         plan.notes.append(f"dropped {len(dropped)} checkpoint buffer(s) the model recomputes from its configuration: "
+                          + ", ".join(fold_keys(dropped, 6)))
+
+
+def _headless(plan: LoadPlan, module: nn.Module) -> None:
+    """A model built without a classifier (timm's ``num_classes=0``) has no place for the checkpoint's:
+    those tensors are dropped with a note, not reported as unexpected."""
+    from weightport.layout.head import HEAD_NAMES
+
+    if not any(getattr(sub, "num_classes", None) == 0 for sub in module.modules()):
+        return
+    dropped = [k for k in plan.unexpected if k.split(".", 1)[0] in HEAD_NAMES]
+    if dropped:
+        plan.unexpected = [k for k in plan.unexpected if k not in dropped]
+        plan.notes.append("the model has no classifier (num_classes=0): dropped the checkpoint's "
                           + ", ".join(fold_keys(dropped, 6)))
 
 
