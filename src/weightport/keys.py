@@ -7,6 +7,8 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
+from weightport.text import clipped
+
 #: Leaf names of tensors that are training state, not weights: a checkpoint may lack them or carry extra
 #: ones without anything being lost (a batch norm's step counter).
 TRAINING_STATE_LEAVES: frozenset[str] = frozenset({"num_batches_tracked"})
@@ -71,7 +73,7 @@ def fold_keys(keys: Iterable[str], limit: int | None = None) -> list[str]:
         if len(out) == len(items):
             break
         items = out
-    return items if limit is None or len(items) <= limit else items[:limit] + [f"… ({len(items) - limit} more)"]
+    return clipped(items, limit)
 
 
 def _signatures(key: str) -> list[tuple[int, tuple[str, ...]]]:

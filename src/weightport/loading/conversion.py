@@ -99,14 +99,13 @@ def store_conversion(conversion: Conversion, tensors: dict[str, Any], plan: Load
         DiskFullError: Not enough space (or a file-size limit).
         CacheNotWritableError: The cache cannot be written.
     """
-    from safetensors.torch import save
-
     from weightport.fetch.cache import create_exclusive, refuse_linked_directory, write_sidecar
+    from weightport.formats.safetensors_writer import safetensors_bytes
 
     tensors = _unshared({k: t.detach().contiguous() for k, t in tensors.items()})
     metadata = {"weightport_conversion": FORMAT_VERSION, "source": plan.source.uri,
                 "source_sha256": conversion.source_sha256, "source_format": plan.source.format or ""}
-    data = save(tensors, metadata=metadata)
+    data = safetensors_bytes(tensors, metadata)  # 64-byte aligned data (formats/safetensors_writer.py)
     directory = conversion.path.parent
     tmp: Path | None = None
     try:
