@@ -596,7 +596,8 @@ print(json.dumps({"digest": digest}))
 
 
 def spawn(source: str, fsize_limit: int = 0) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
+    path = os.pathsep.join([str(SRC), str(ROOT), os.environ.get("PYTHONPATH", "")])  # keeps the network guard
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", WORKER, source, str(fsize_limit)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env, text=True)
 

@@ -289,8 +289,7 @@ def test_control_the_payloads_are_live(tmp_path: Path, payload) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"x": payload(marker)}, path)
     torch.load(path, weights_only=False)
-    for _ in range(50):  # spawnv_passfds returns before the child has run
-        if marker.exists():
-            break
+    deadline = time.monotonic() + 60  # spawnv_passfds returns before the child has run
+    while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert marker.exists()

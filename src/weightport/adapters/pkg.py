@@ -18,30 +18,16 @@ from weightport.errors import (
     PathTraversalError,
     SourceNotFoundError,
 )
-from weightport.fetch.pinning import check_fetched
 from weightport.fetch.types import Fetched, FetchOptions
+from weightport.paths import confined_name
 from weightport.registry.source import Source
 
 _RELATIVE_HINT = "write the path relative to the package directory, e.g. pkg:PACKAGE/weights/model.safetensors"
 
 
 def check_relative(path: str, what: str) -> str:
-    """``path`` as a normalised relative POSIX path, refusing anything that could leave its root.
-
-    Raises:
-        PathTraversalError: Absolute, drive-lettered, backslashed, or with ``..`` segments.
-    """
-    if not path or path.startswith(("/", "\\")) or "\\" in path or ":" in path or "\x00" in path:
-        raise PathTraversalError(
-            f"{what} {path!r} must be a relative path inside its root (no leading '/', no '\\' or ':')",
-            hint=_RELATIVE_HINT,
-        )
-    parts = PurePosixPath(path).parts
-    if any(p == ".." for p in parts):
-        raise PathTraversalError(
-            f"{what} {path!r} contains '..' and could reach outside its root", hint=_RELATIVE_HINT
-        )
-    return str(PurePosixPath(*[p for p in parts if p != "."]))
+    """``path`` confined to the package directory (:func:`weightport.paths.confined_name`)."""
+    return confined_name(path, what, hint=_RELATIVE_HINT)
 
 
 class PackageAdapter(Adapter):
@@ -65,7 +51,7 @@ class PackageAdapter(Adapter):
                 f"package {source.location!r} has no file {source.filename!r} (looked at {path})",
                 hint="check the path inside the package; list it with `python -m pip show -f " + source.location + "`",
             )
-        return check_fetched(source, Fetched(path=path, size=path.stat().st_size, cached=True), options)
+        return Fetched(path=path, size=path.stat().st_size, cached=True)
 
     def cached_path(self, source: Source, options: FetchOptions) -> Path | None:
         try:

@@ -8,7 +8,6 @@ the others from their url into torch.hub's cache, with weightport's download mac
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,8 @@ from weightport.errors import (
     UnknownSourceError,
 )
 from weightport.fetch.cache import torch_hub_checkpoints, url_filename
-from weightport.fetch.pinning import check_fetched
 from weightport.fetch.store import fetch_url
 from weightport.fetch.types import Fetched, FetchOptions
-from weightport.fetch.weightport_lock import locked_entry
 from weightport.registry.source import Preprocessing, Source
 
 
@@ -95,7 +92,7 @@ class TimmAdapter(Adapter):
     def fetch(self, source: Source, options: FetchOptions) -> Fetched:
         hub_id = source.meta.get("hf_hub_id")
         if hub_id:
-            return check_fetched(source, self._from_hub(source, hub_id, options), options)
+            return self._from_hub(source, hub_id, options)
         url = source.meta.get("url")
         if not url:
             raise SourceNotFoundError(f"timm has no downloadable weights for {source.location}")
@@ -121,11 +118,10 @@ class TimmAdapter(Adapter):
         from weightport.adapters.hf import HubAdapter
 
         hub_source = self._hub_source(source, hub_id)
-        entry = locked_entry(source, options)
-        if entry is not None and entry.revision:  # fetch the commit the lock file recorded
-            hub_source = hub_source.replace(revision=entry.revision)
-        # The lock entry belongs to the timm source; our caller checks it on the timm source.
-        return HubAdapter().fetch(hub_source, dataclasses.replace(options, lockfile=False))
+        if source.revision:  # the commit a lock file recorded (the fetch step fills it in)
+            hub_source = hub_source.replace(revision=source.revision)
+        # The fetch step checks pins and the lock entry on the timm source, around this whole fetch.
+        return HubAdapter().fetch(hub_source, options)
 
 
 def _unknown(name: str) -> UnknownSourceError:

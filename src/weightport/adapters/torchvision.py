@@ -119,10 +119,10 @@ class TorchvisionAdapter(Adapter):
         dest = torch_hub_checkpoints() / url_filename(source.location)
         return fetch_url(source, source.location, dest, options, hash_prefix=_hash_prefix(dest.name))
 
-    def cached_path(self, source: Source, options: FetchOptions) -> Path | None:
+    def cache_status(self, source: Source, options: FetchOptions) -> tuple[Path | None, str | None]:
         dest = torch_hub_checkpoints() / url_filename(source.location)
-        digest, _ = check_cached(dest, sha256=source.sha256, hash_prefix=_hash_prefix(dest.name))
-        return dest if digest is not None else None
+        digest, problem = check_cached(dest, sha256=source.sha256, hash_prefix=_hash_prefix(dest.name))
+        return (dest if digest is not None else None), problem
 
 
 def _hash_prefix(filename: str) -> str | None:

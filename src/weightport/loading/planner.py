@@ -1,6 +1,8 @@
 """Build a :class:`LoadPlan`: which checkpoint tensor goes to which target key, and what is done to it.
 
-Stages, in order: rename rules (the source's registered layout, then the user's) → exact names →
+Stages, in order: rename rules (the source's registered layout, then the user's) → timm's own
+checkpoint filter for a timm model in the target, when names alone do not place the checkpoint and
+the filter's output fits exactly (:mod:`weightport.layout.timm_filters`) → exact names →
 the best submodule prefix → structural alignment of what is left (``match="auto"``) → selection
 (``include``/``exclude``) → per pair: re-initialise, adapt the shape, or report a mismatch → cast to
 the target dtype → missing / unexpected / coverage.
@@ -12,8 +14,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from weightport.errors import DtypeError
-from weightport.keys import matches_any
+from weightport.errors import AmbiguousMappingError, DtypeError
+from weightport.keys import fold_keys, matches_any
 from weightport.layout.fit.base import FitContext, Fitter, fitters
 from weightport.layout.head import head_keys
 from weightport.layout.match import Match, match_keys
@@ -68,17 +70,34 @@ class Production:
         return value if value.dtype == self.dtype else value.to(self.dtype)
 
 
-def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) -> LoadPlan:
+@dataclass
+class Planned:
+    """A plan and what carries it out, kept apart: the plan is data, the productions make its tensors.
+
+    Attributes:
+        plan: The plan (printable, comparable, JSON-serialisable; no callables in it).
+        producers: Target key → how its tensor is made (renamed, fitted and cast), one per record of
+            ``plan.loaded``; a sharded load cuts slices from them instead of calling them.
+    """
+
+    plan: LoadPlan
+    producers: dict[str, Production]
+
+
+def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) -> Planned:
     """Plan loading ``opened`` into ``module`` under ``options`` without touching the module."""
     target = dict(module.state_dict(keep_vars=True))
+    producers: dict[str, Production] = {}
     plan = LoadPlan(source=opened.info(), into=options.into, strict=options.strict, min_coverage=options.min_coverage)
     renamed = _renamed(opened, options, plan.notes)
+    heads = head_keys(module, list(target), into=options.into, reinit=options.reinit)
+    renamed = _ecosystem_converted(renamed, module, target, heads, options, plan.notes)
+    renamed = _qkv_bias_harmonised(renamed, target, options, plan.notes)
     matches = _match(renamed, target, options)
     plan.into = options.into or _common_into(matches)
     plan.notes.extend(opened.extracted.notes)
     if opened.extracted.dropped:
         plan.notes.append(f"ignored {len(opened.extracted.dropped)} non-weight entries (training state)")
-    heads = head_keys(module, list(target), into=options.into, reinit=options.reinit)
     explicit = set(heads) if options.reinit else set()
     first_conv = _first_conv_key(module, opened, matches)
     used_targets: set[str] = set()
@@ -111,13 +130,14 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             ops=renamed.ops[m.source_key] + ([m.detail] if m.detail else []) + shape_ops + ([cast] if cast else []),
             confidence=m.confidence,
         ))
-        plan._producers[m.target_key] = Production(tensor, dest.dtype, *fit)
+        producers[m.target_key] = Production(tensor, dest.dtype, *fit)
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
     _missing(plan, target, used_targets, heads, explicit, options)
     plan.unexpected = [renamed.origin[k] for k in renamed.tensors if k not in used_sources]
+    _derived(plan, module)
     plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
-    return plan
+    return Planned(plan, producers)
 
 
 def _head_reason(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> str:
@@ -160,6 +180,60 @@ def _apply_source_layout(name: str, tensors: dict[str, Any], origin: dict[str, s
         new_origin[key] = origin.get(old, old)
         new_ops[key] = ops.get(old, []) + ([f"layout {description}"] if description else [])
     return out, new_origin, new_ops
+
+
+def _ecosystem_converted(renamed: Renamed, module: nn.Module, target: dict[str, Any], heads: set[str],
+                         options: LoadOptions, notes: list[str]) -> Renamed:
+    """The checkpoint converted by timm's own filter for a timm model in the target, when one maps it
+    exactly and names and prefixes alone do not place the whole checkpoint (``match="exact"``: never)."""
+    from weightport.layout.timm_filters import convert_with_timm_filter
+
+    if options.match == "exact" or not _needs_mapping(renamed, target, options):
+        return renamed
+    converted = convert_with_timm_filter(renamed.tensors, module, shape_may_differ=heads)
+    if converted is None:
+        return renamed
+    step = f"layout timm filter {converted.filter}"
+    tensors, origin, ops = {}, {}, {}
+    for key, value in converted.tensors.items():
+        source = converted.origin[key]
+        tensors[key] = value
+        origin[key] = renamed.origin.get(source, source)
+        ops[key] = renamed.ops.get(source, []) + [step if key in converted.traced else f"{step} (made by it)"]
+    for key in converted.leftover:  # dropped by the filter: stays visible as unexpected
+        internal = key if key not in tensors else f"{key}\0unused"
+        tensors[internal], origin[internal], ops[internal] = renamed.tensors[key], renamed.origin[key], renamed.ops[key]
+    notes.append(f"converted by timm's own checkpoint filter {converted.filter}"
+                 + (f" for {converted.into!r}" if converted.into else "") + f" ({len(converted.tensors)} tensors)")
+    return Renamed(tensors, origin, ops)
+
+
+def _qkv_bias_harmonised(renamed: Renamed, target: dict[str, Any], options: LoadOptions,
+                         notes: list[str]) -> Renamed:
+    """Fused q/k/v biases split (or separate ones fused) into the model's convention."""
+    from weightport.layout.qkv_bias import harmonise_qkv_bias
+
+    if options.match == "exact":
+        return renamed
+    rewrite = harmonise_qkv_bias(renamed.tensors, target)
+    if rewrite is None:
+        return renamed
+    origin = {k: renamed.origin[src] for k, src in rewrite.origin.items()}
+    ops = {k: renamed.ops[src] + ([rewrite.step[k]] if k in rewrite.step else []) for k, src in rewrite.origin.items()}
+    notes.append(f"q/k/v biases rewritten into the model's convention ({len(rewrite.step)} tensors)"
+                 + (f"; dropped k biases up to {rewrite.dropped_k_max:.3g} (torchvision's Swin V2 ignores its k bias; "
+                    "in dot-product attention a k bias shifts all logits of a query alike and cancels in softmax)"
+                    if rewrite.dropped_k_max else ""))
+    return Renamed(rewrite.tensors, origin, ops)
+
+
+def _needs_mapping(renamed: Renamed, target: dict[str, Any], options: LoadOptions) -> bool:
+    """Whether names and prefixes leave some of the checkpoint or the model unplaced."""
+    try:
+        found = match_keys(list(renamed.tensors), list(target), into=options.into)
+    except AmbiguousMappingError:  # no one placement: let a conversion try
+        return True
+    return len(found) < min(len(renamed.tensors), len(target))
 
 
 def _match(renamed: Renamed, target: dict[str, Any], options: LoadOptions) -> list[Match]:
@@ -290,6 +364,24 @@ def _missing(plan: LoadPlan, target: dict[str, Any], used_targets: set[str], hea
             continue
         else:
             plan.missing.append(key)
+
+
+def _derived(plan: LoadPlan, module: nn.Module) -> None:
+    """Buffers the model computes itself: not missing when the checkpoint lacks them, and dropped (not
+    unexpected) when the checkpoint has them and the model recomputes them."""
+    from weightport.layout.derived import is_derived, recomputed_buffers
+
+    kept = [k for k in plan.missing if is_derived(k)]
+    if kept:
+        plan.missing = [k for k in plan.missing if k not in kept]
+        plan.notes.append(f"kept the model's own values of {len(kept)} buffer(s) it derives from its configuration, "
+                          "not in the checkpoint: " + ", ".join(fold_keys(kept, 6)))
+    recomputed = recomputed_buffers(module)
+    dropped = [k for k in plan.unexpected if is_derived(k) and k.rpartition(".")[2] in recomputed]
+    if dropped:
+        plan.unexpected = [k for k in plan.unexpected if k not in dropped]
+        plan.notes.append(f"dropped {len(dropped)} checkpoint buffer(s) the model recomputes from its configuration: "
+                          + ", ".join(fold_keys(dropped, 6)))
 
 
 def _first_conv_key(module: nn.Module, opened: OpenedSource, matches: list[Match]) -> str | None:

@@ -35,7 +35,7 @@ from weightport.keys import parent
 from weightport.loading import distributed
 from weightport.loading.apply import all_finite
 from weightport.loading.options import LoadOptions
-from weightport.loading.planner import Production, build_plan
+from weightport.loading.planner import Planned, Production, build_plan
 from weightport.loading.source_io import read_source
 from weightport.registry.table import Registry
 from weightport.report import LoadPlan, LoadReport
@@ -146,22 +146,23 @@ def load_sharded(module: nn.Module, source: SourceLike, opts: LoadOptions, fetch
     fs = distributed.fetch_once_per_machine(group, fetch)
     t_fetch = time.perf_counter() - t0
 
-    def prepare() -> tuple[Any, LoadPlan]:
+    def prepare() -> tuple[Any, Planned]:
         opened = read_source(fs, opts)
-        the_plan = build_plan(module, opened, opts)
-        the_plan.check()
-        return opened, the_plan
+        planned = build_plan(module, opened, opts)
+        planned.plan.check()
+        return opened, planned
 
-    opened, the_plan = distributed.agree(group, prepare, token=lambda r: r[1].source.sha256, what="sha256")
+    opened, planned = distributed.agree(group, prepare, token=lambda r: r[1].plan.source.sha256, what="sha256")
+    the_plan = planned.plan
     t1 = time.perf_counter()
-    shards = distributed.agree(group, lambda: _make_shards(module, the_plan, opts))
+    shards = distributed.agree(group, lambda: _make_shards(module, planned, opts))
     _scatter_whole(module, shards)
     _reinitialise(module, shards, group)
     t2 = time.perf_counter()
     _assign(module, shards)
     t3 = time.perf_counter()
     del opened  # the memory map goes once the shards no longer need it
-    report = LoadReport.from_plan(the_plan, path=f"sharded ({dist.get_world_size()} ranks)", timings={
+    report = LoadReport.from_plan(the_plan, path="sharded", timings={
         "fetch": t_fetch, "plan": t1 - t0 - t_fetch, "shards": t2 - t1, "assign": t3 - t2, "total": t3 - t0})
     report.distributed = _summary(shards, dist.get_rank(), dist.get_world_size())
     report.notes.extend(_notes(shards))
@@ -258,13 +259,13 @@ def _device_of(dest: Any) -> torch.device:
 # --- making the shards (no communication) ---------------------------------------------------------
 
 
-def _make_shards(module: nn.Module, plan: LoadPlan, opts: LoadOptions) -> _Shards:
+def _make_shards(module: nn.Module, planned: Planned, opts: LoadOptions) -> _Shards:
     from torch.distributed.tensor import DTensor
 
+    plan = planned.plan
     target = dict(module.state_dict(keep_vars=True))
     shards = _Shards()
-    for key, production in plan._producers.items():
-        assert isinstance(production, Production)  # the planner makes only these
+    for key, production in planned.producers.items():
         dest = target[key]
         shards.bytes_total += production.tensor.numel() * production.tensor.element_size()
         if isinstance(dest, DTensor):
@@ -281,7 +282,7 @@ def _make_shards(module: nn.Module, plan: LoadPlan, opts: LoadOptions) -> _Shard
     for key, value in shards.scatter.items():
         if opts.check_finite and value is not None and not all_finite(value):
             _refuse_non_finite(plan, key)
-    shards.reinit = _to_initialise(module, plan, shards)
+    shards.reinit = _to_initialise(module, planned, shards)
     return shards
 
 
@@ -342,14 +343,14 @@ def _refuse_non_finite(plan: LoadPlan, key: str) -> None:
     )
 
 
-def _to_initialise(module: nn.Module, plan: LoadPlan, shards: _Shards) -> list[str]:
+def _to_initialise(module: nn.Module, planned: Planned, shards: _Shards) -> list[str]:
     """Keys to initialise: the plan's re-initialised keys, then whatever is still on meta.
 
     Raises:
         UsageError: A tensor on meta that nothing loads and whose module has no ``reset_parameters``.
     """
-    keys = [r.key for r in plan.reinitialized]
-    covered = set(plan._producers) | set(keys)
+    keys = [r.key for r in planned.plan.reinitialized]
+    covered = set(planned.producers) | set(keys)
     for path, sub in module.named_modules():
         prefix = f"{path}." if path else ""
         for name, tensor in list(sub._parameters.items()) + list(sub._buffers.items()):
