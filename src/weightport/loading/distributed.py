@@ -93,7 +93,7 @@ def agree(group: Any, step: Callable[[], T], *, token: Callable[[T], Any] | None
     failed = [rank for rank, (error, _) in enumerate(outcomes) if error is not None]
     if failed:
         first = failed[0]
-        error = failure if first == dist.get_rank() else outcomes[first][0]
+        error: BaseException = failure if first == dist.get_rank() and failure is not None else outcomes[first][0]
         # Every rank raises the same type and message; which rank it came from, when not all failed.
         raise error if len(failed) == len(outcomes) else _on_rank(error, first, len(outcomes))
     if token is not None:
