@@ -184,7 +184,7 @@ class PretrainedMixin:
         Raises:
             UsageError: The init arguments cannot be written as JSON.
         """
-        from safetensors.torch import save_model
+        from weightport.formats.safetensors_writer import write_safetensors
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -196,7 +196,7 @@ class PretrainedMixin:
                 f"the init arguments of {type(self).__name__} cannot be written as JSON: {exc}",
                 hint="use JSON-friendly init arguments (numbers, strings, lists, dicts)",
             ) from exc
-        save_model(self, str(directory / WEIGHTS_FILE))  # type: ignore[arg-type]
+        write_safetensors(self.state_dict(), directory / WEIGHTS_FILE)  # type: ignore[attr-defined]
         (directory / CONFIG_FILE).write_text(config_text)
         provenance = {"class": f"{type(self).__module__}:{type(self).__qualname__}",
                       "pretrained": self.weightport_provenance}
@@ -255,3 +255,4 @@ def _saved_config(source: SourceLike) -> dict[str, Any] | None:
         return None
     config = json.loads((directory / CONFIG_FILE).read_text())
     return config if isinstance(config, dict) else None
+

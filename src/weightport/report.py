@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
-from weightport.errors import ShapeMismatchError, StrictLoadError
+from weightport.errors import NonFiniteWeightsError, ShapeMismatchError, StrictLoadError
 from weightport.keys import fold_keys
 
 
@@ -84,7 +84,9 @@ class SourceInfo:
 
 @dataclass
 class LoadPlan:
-    """A dry run of a load: printable, comparable, JSON-serialisable; applying it loads the weights.
+    """A dry run of a load: printable, comparable, JSON-serialisable; ``weightport.apply`` carries it out.
+
+    A plan is data only: what carries it out (the tensors, fitted and cast) is kept by the loader.
 
     Attributes:
         source: Provenance of the checkpoint.
@@ -95,6 +97,8 @@ class LoadPlan:
         unexpected: Checkpoint keys that go nowhere.
         reinitialized: Target keys re-initialised on purpose, with the reason.
         mismatched: Pairs whose shapes do not fit (an error when the plan is applied).
+        nonfinite: Checkpoint keys whose values are NaN or infinite, or would overflow the target dtype
+            (an error when the plan is applied, unless ``check_finite=False``).
         coverage: Fraction of the target's parameter elements that come from the checkpoint.
         notes: Things worth knowing (EMA weights present, dropped training state, fallbacks).
     """
@@ -107,11 +111,10 @@ class LoadPlan:
     unexpected: list[str] = field(default_factory=list)
     reinitialized: list[Reinit] = field(default_factory=list)
     mismatched: list[Mismatch] = field(default_factory=list)
+    nonfinite: list[str] = field(default_factory=list)
     coverage: float = 0.0
     min_coverage: float | None = None
     notes: list[str] = field(default_factory=list)
-    # target key -> zero-argument callable producing the tensor to load (kept out of the JSON view)
-    _producers: dict[str, Callable[[], Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -120,6 +123,12 @@ class LoadPlan:
 
     def problem(self) -> Exception | None:
         """The error applying this plan would raise, or ``None``."""
+        if self.nonfinite:
+            return NonFiniteWeightsError(
+                f"{len(self.nonfinite)} tensor(s) in {self.source.uri} hold NaN or infinite values (or overflow "
+                "the model's dtype): " + ", ".join(self.nonfinite[:10]),
+                hint="the checkpoint is damaged or diverged; pass check_finite=False to load it anyway",
+            )
         if self.mismatched:
             return ShapeMismatchError(
                 [(m.source_key, m.target_key, m.source_shape, m.target_shape) for m in self.mismatched],
@@ -171,6 +180,7 @@ class LoadPlan:
             "unexpected": list(self.unexpected),
             "reinitialized": [r.key for r in self.reinitialized],
             "reinitialized_reasons": {r.key: r.reason for r in self.reinitialized},
+            "nonfinite": list(self.nonfinite),
             "mismatched": [
                 {"source_key": m.source_key, "target_key": m.target_key,
                  "source_shape": list(m.source_shape), "target_shape": list(m.target_shape)}
@@ -270,24 +280,37 @@ def _group(title: str, groups: dict[str, list[str]]) -> list[str]:
     return [f"  {title}: {label} ({len(keys)} tensors)" for label, keys in groups.items()]
 
 
+#: How a load filled the module: ``copy`` into an existing module (``load_state_dict``), ``assign``
+#: (the fast path: a model built on the meta device, checkpoint tensors placed without a copy), or
+#: ``sharded`` (DTensor parameters, each rank reading its shards; ``LoadReport.distributed`` has the ranks).
+LoadPath = Literal["copy", "assign", "sharded"]
+
+
 @dataclass
 class LoadReport(LoadPlan):
     """What a load did: the plan it applied, plus how it went.
 
     Attributes:
         timings: Seconds per stage (``fetch``, ``read``, ``plan``, ``apply``, ``total``).
-        path: How the module was filled: ``copy`` (into an existing module), ``assign``
-            (fast path: tensors placed without a copy), or a fallback with its reason.
+        path: How the module was filled: ``"copy"``, ``"assign"`` or ``"sharded"`` (see :data:`LoadPath`).
+        fallback_reason: Why the fast path was not taken when it was asked for (``path`` is then ``"copy"``).
+        verification: The output comparison with the source architecture, when ``verify`` was asked for.
+        distributed: For a sharded load, this rank's ``rank``, ``world_size``, ``bytes_read`` of the
+            ``bytes_total`` it loads, and how many tensors were made each way (``how``).
     """
 
     timings: dict[str, float] = field(default_factory=dict)
-    path: str = "copy"
+    path: LoadPath = "copy"
+    fallback_reason: str | None = None
     verification: dict[str, Any] | None = None
+    distributed: dict[str, Any] | None = None
 
     @classmethod
-    def from_plan(cls, plan: LoadPlan, *, timings: dict[str, float], path: str) -> LoadReport:
-        fields = {k: v for k, v in plan.__dict__.items() if k != "_producers"}
-        return cls(**fields, timings=timings, path=path)
+    def from_plan(cls, plan: LoadPlan, *, timings: dict[str, float], path: LoadPath,
+                  fallback_reason: str | None = None) -> LoadReport:
+        """The report of a load that carried out ``plan``."""
+        planned = {f.name: getattr(plan, f.name) for f in fields(LoadPlan)}
+        return cls(**planned, timings=timings, path=path, fallback_reason=fallback_reason)
 
     def _title(self) -> str:
         return "report"
@@ -295,7 +318,8 @@ class LoadReport(LoadPlan):
     def _lines(self) -> list[str]:
         lines = super()._lines()
         total = self.timings.get("total")
-        lines.insert(1, f"  path: {self.path}" + (f"; {total:.2f}s" if total is not None else ""))
+        path = f"{self.path} (fast path unavailable: {self.fallback_reason})" if self.fallback_reason else self.path
+        lines.insert(1, f"  path: {path}" + (f"; {total:.2f}s" if total is not None else ""))
         if self.verification is not None:
             v = self.verification
             lines.append(f"  verified: {v['compared']} within {v['max_abs_diff']:.3g} of the source architecture "
@@ -306,8 +330,12 @@ class LoadReport(LoadPlan):
         out = super().to_dict()
         out["timings"] = {k: round(v, 6) for k, v in self.timings.items()}
         out["path"] = self.path
+        if self.fallback_reason is not None:
+            out["fallback_reason"] = self.fallback_reason
         if self.verification is not None:
             out["verification"] = self.verification
+        if self.distributed is not None:
+            out["distributed"] = self.distributed
         return out
 
     def summary(self) -> dict[str, Any]:

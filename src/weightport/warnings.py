@@ -23,3 +23,7 @@ class FallbackWarning(WeightportWarning):
 def warn(message: str, category: type[WeightportWarning] = WeightportWarning, stacklevel: int = 3) -> None:
     """Emit ``message`` under ``category``."""
     _warnings.warn(message, category, stacklevel=stacklevel)
+
+
+class PluginWarning(WeightportWarning):
+    """An entry-point plugin that could not be loaded (the others still are)."""

@@ -16,8 +16,9 @@ import pytest
 from weightport.errors import LockTimeoutError
 from weightport.fetch.cache import url_entry
 from weightport.fetch.download_lock import entry_lock
+from weightport.fetch.step import fetch_files
 from weightport.fetch.types import FetchOptions
-from weightport.registry import get_adapter, resolve
+from weightport.registry import resolve
 
 WORKER = Path(__file__).with_name("_fetch_worker.py")
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -39,6 +40,13 @@ def spawn(uri: str, cache: Path, *extra: str) -> subprocess.Popen:
     )
 
 
+def _parts(entry: Path) -> list[Path]:
+    try:
+        return [p for p in entry.parent.glob(".big.pth.*.part") if p.exists()]
+    except FileNotFoundError:
+        return []
+
+
 @pytest.mark.ddp
 def test_many_processes_make_exactly_one_download(file_server, tmp_path):
     url = file_server.add("/big.pth", BODY, delay=0.1)  # ~0.8 s in flight, so the processes overlap
@@ -57,17 +65,17 @@ def test_killed_download_leaves_no_final_file_and_next_run_cleans_up(file_server
     cache = tmp_path / "cache"
     proc = spawn(url, cache)
     entry = url_entry(url, cache)
-    deadline = time.time() + 20
-    while not list(entry.parent.glob(".big.pth.*.part")) and time.time() < deadline:
+    deadline = time.monotonic() + 60  # a deadline, not a sleep: waits only as long as a loaded machine needs
+    while time.monotonic() < deadline and not any(p.stat().st_size for p in _parts(entry)):
         time.sleep(0.05)
-    time.sleep(0.2)  # let some bytes land in the temp file
+    assert any(p.stat().st_size for p in _parts(entry)), "the download never started writing its temp file"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert list(entry.parent.glob(".big.pth.*.part")), "the killed process should have left a temp file"
     assert not entry.exists()
 
     file_server.add("/big.pth", BODY)
-    fetched = get_adapter("http").fetch(resolve(url), FetchOptions(cache_dir=cache, progress=False))
+    fetched = fetch_files(resolve(url), FetchOptions(cache_dir=cache, progress=False))
     assert fetched.path.read_bytes() == BODY
     assert not list(entry.parent.glob("*.part"))
 
@@ -97,7 +105,7 @@ def test_lock_wait_is_bounded(file_server, tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(LockTimeoutError, match="m.pth"):
-            get_adapter("http").fetch(source, options)
+            fetch_files(source, options)
         assert file_server.count() == 0
     finally:
         holder.kill()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from weightport.layout.adapt.base import AdaptContext, tensor_adapters
+from weightport.layout.fit.base import FitContext, fitters
 from weightport.layout.spec import specs_of
 from weightport.layout.structural import Alignment, align
 
@@ -13,7 +13,7 @@ from weightport.layout.structural import Alignment, align
 def _load_aligned(
     state: dict[str, torch.Tensor], target: torch.nn.Module, *, skip_shape_mismatch: bool = False
 ) -> tuple[Alignment, list[str]]:
-    """Align ``state`` onto ``target`` structurally, adapt what the built-in adapters know, load strictly.
+    """Align ``state`` onto ``target`` structurally, adapt what the built-in fitters know, load strictly.
 
     Returns the alignment and one line per adapted tensor. Pairs whose shapes still differ are left
     out (re-initialised) when ``skip_shape_mismatch``, else loading fails as torch would.
@@ -25,11 +25,11 @@ def _load_aligned(
     for pair in result.pairs:
         tensor, shape = state[pair.source_key], tuple(target_state[pair.target_key].shape)
         if tuple(tensor.shape) != shape:
-            ctx = AdaptContext(pair.source_key, pair.target_key, shape, module=target)
-            adapter = next((a for a in tensor_adapters() if a.applies(tensor, ctx)), None)
-            if adapter is not None:
-                adapted.append(f"{pair.target_key}: {adapter.describe(tensor, ctx)}")
-                tensor = adapter.adapt(tensor, ctx)
+            ctx = FitContext(pair.source_key, pair.target_key, shape, module=target)
+            fitter = next((a for a in fitters() if a.applies(tensor, ctx)), None)
+            if fitter is not None:
+                adapted.append(f"{pair.target_key}: {fitter.describe(tensor, ctx)}")
+                tensor = fitter.adapt(tensor, ctx)
             elif skip_shape_mismatch:
                 continue
         new[pair.target_key] = tensor

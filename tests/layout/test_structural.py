@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 
 import pytest
@@ -172,7 +173,7 @@ def test_equally_plausible_pairings_are_refused_with_both_candidates():
         align(source, target)
     message = str(info.value)
     assert "block.scale_a" in message and "'blk.p'" in message and "'blk.q'" in message
-    assert "rules=" in info.value.hint
+    assert "rename=" in info.value.hint
 
 
 def test_name_similarity_breaks_ties_between_same_shaped_tensors():
@@ -274,3 +275,28 @@ def test_any_renamed_and_locally_reordered_network_is_recovered_exactly(blocks, 
     result = align(source, target)
     assert result.same_architecture
     assert alignment_to_rules(result) == truth
+
+
+def test_the_hint_for_an_ambiguous_pairing_works_when_followed(tmp_path):
+    import torch
+    from torch import nn
+
+    import weightport
+
+    def net(block: str, conv: str, a: str, b: str) -> nn.Module:
+        inner = nn.Module()
+        inner.add_module(conv, nn.Conv2d(8, 8, 3))
+        inner.register_parameter(a, nn.Parameter(torch.randn(8)))
+        inner.register_parameter(b, nn.Parameter(torch.randn(8)))
+        outer = nn.Module()
+        outer.add_module(block, inner)
+        return outer
+
+    source, target = net("block", "proj", "scale_a", "scale_b"), net("blk", "conv", "p", "q")
+    torch.save(source.state_dict(), tmp_path / "w.pt")
+    with pytest.raises(AmbiguousMappingError) as info:
+        weightport.load_weights(target, tmp_path / "w.pt")
+    rename = ast.literal_eval(info.value.hint.split("e.g. rename=")[1].split(" (rules")[0])  # as shown
+    report = weightport.load_weights(target, tmp_path / "w.pt", rename=rename)
+    assert torch.equal(target.blk.p, source.block.scale_a) and torch.equal(target.blk.q, source.block.scale_b)
+    assert report.counts()["loaded"] == 4

@@ -15,7 +15,6 @@ from weightport.fetch.cache import url_entry, url_filename
 from weightport.fetch.integrity import check_cached
 from weightport.fetch.store import fetch_url
 from weightport.fetch.types import Fetched, FetchOptions
-from weightport.registry.schemes import register_adapter
 from weightport.registry.source import Source
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -45,11 +44,9 @@ class UrlAdapter(Adapter):
     def fetch(self, source: Source, options: FetchOptions) -> Fetched:
         return fetch_url(source, source.location, url_entry(source.location, options.cache_dir), options)
 
-    def cached_path(self, source: Source, options: FetchOptions) -> Path | None:
+    def cache_status(self, source: Source, options: FetchOptions) -> tuple[Path | None, str | None]:
         path = url_entry(source.location, options.cache_dir)
-        digest, _ = check_cached(path, sha256=source.sha256, size=source.size)
-        return path if digest is not None else None
+        digest, problem = check_cached(path, sha256=source.sha256, size=source.size)
+        return (path if digest is not None else None), problem
 
 
-register_adapter("https")(UrlAdapter)
-register_adapter("http")(UrlAdapter)

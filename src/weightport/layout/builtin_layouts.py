@@ -1,4 +1,4 @@
-"""The layout rule sets weightport ships; importing this module registers them.
+"""The layout rule sets weightport ships, as the records :data:`weightport.layout.rules.BUILTIN_LAYOUTS` names.
 
 - ``torchvision-vit-to-timm`` / ``timm-vit-to-torchvision``: torchvision's ``VisionTransformer``
   (``conv_proj``, ``encoder.layers.encoder_layer_N``, ``nn.MultiheadAttention``'s fused
@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from weightport.layout.ops import ConcatParts, SplitFused
-from weightport.layout.rules import LayoutRules, register_layout
+from weightport.layout.rules import LayoutRules
 
 _TV_TO_TIMM_VIT: tuple[tuple[str, str], ...] = (
     (r"^class_token$", "cls_token"),
@@ -43,15 +43,13 @@ _TIMM_TO_TV_VIT: tuple[tuple[str, str], ...] = (
     (r"^head\.", "heads.head."),
 )
 
-register_layout(
-    LayoutRules("torchvision-vit-to-timm", _TV_TO_TIMM_VIT, description="torchvision VisionTransformer → timm vit_*"),
-    override=True,
+TORCHVISION_VIT_TO_TIMM = (
+    LayoutRules("torchvision-vit-to-timm", _TV_TO_TIMM_VIT, description="torchvision VisionTransformer → timm vit_*")
 )
-register_layout(
-    LayoutRules("timm-vit-to-torchvision", _TIMM_TO_TV_VIT, description="timm vit_* → torchvision VisionTransformer"),
-    override=True,
+TIMM_VIT_TO_TORCHVISION = (
+    LayoutRules("timm-vit-to-torchvision", _TIMM_TO_TV_VIT, description="timm vit_* → torchvision VisionTransformer")
 )
-register_layout(
+TIMM_VIT_SPLIT_QKV = (
     LayoutRules(
         "timm-vit-split-qkv",
         ops=(
@@ -62,10 +60,9 @@ register_layout(
             ),
         ),
         description="timm fused attn.qkv → separate attn.q / attn.k / attn.v",
-    ),
-    override=True,
+    )
 )
-register_layout(
+TIMM_VIT_FUSE_QKV = (
     LayoutRules(
         "timm-vit-fuse-qkv",
         ops=(
@@ -77,6 +74,5 @@ register_layout(
             ),
         ),
         description="separate attn.q / attn.k / attn.v → timm fused attn.qkv",
-    ),
-    override=True,
+    )
 )

@@ -10,15 +10,15 @@ renamed keys.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from weightport.errors import DuplicateRegistrationError, LayoutRuleError, UnknownLayoutError
+from weightport.errors import LayoutRuleError, UnknownLayoutError
 from weightport.layout.ops import LayoutRecord, TensorOp
 from weightport.layout.rename import apply_rules
+from weightport.registry.table import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -43,7 +43,16 @@ class LayoutRules:
     description: str = ""
 
 
-_LAYOUTS: dict[str, LayoutRules] = {}
+#: The rule sets weightport ships (data: in place before any call; a user's rule set of the same
+#: name, registered with ``override=True``, wins).
+BUILTIN_LAYOUTS: dict[str, str] = {
+    "torchvision-vit-to-timm": "weightport.layout.builtin_layouts:TORCHVISION_VIT_TO_TIMM",
+    "timm-vit-to-torchvision": "weightport.layout.builtin_layouts:TIMM_VIT_TO_TORCHVISION",
+    "timm-vit-split-qkv": "weightport.layout.builtin_layouts:TIMM_VIT_SPLIT_QKV",
+    "timm-vit-fuse-qkv": "weightport.layout.builtin_layouts:TIMM_VIT_FUSE_QKV",
+}
+
+LAYOUTS: Registry[LayoutRules] = Registry("layout", BUILTIN_LAYOUTS)
 
 
 def register_layout(rules: LayoutRules, *, override: bool = False) -> LayoutRules:
@@ -53,17 +62,12 @@ def register_layout(rules: LayoutRules, *, override: bool = False) -> LayoutRule
         DuplicateRegistrationError: The name is taken and ``override`` is false.
         LayoutRuleError: A rename pattern is not a valid regex.
     """
-    if rules.name in _LAYOUTS and not override:
-        raise DuplicateRegistrationError(
-            f"layout {rules.name!r} is already registered", hint="pass override=True to replace it"
-        )
     for pattern, _ in rules.renames:
         try:
             re.compile(pattern)
         except re.error as exc:
             raise LayoutRuleError(f"layout {rules.name!r}: bad rename pattern {pattern!r}: {exc}") from exc
-    _LAYOUTS[rules.name] = rules
-    return rules
+    return LAYOUTS.register(rules.name, rules, override=override)
 
 
 def get_layout(name: str) -> LayoutRules:
@@ -72,21 +76,19 @@ def get_layout(name: str) -> LayoutRules:
     Raises:
         UnknownLayoutError: No such name; the message lists the registered ones.
     """
-    _load_builtin()
-    try:
-        return _LAYOUTS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, list(_LAYOUTS), n=3)
+    rules = LAYOUTS.get(name)
+    if rules is None:
+        close = LAYOUTS.close_matches(name)
         raise UnknownLayoutError(
-            f"no layout rule set named {name!r}; known: {', '.join(sorted(_LAYOUTS)) or '(none)'}",
+            f"no layout rule set named {name!r}; known: {', '.join(sorted(LAYOUTS.names())) or '(none)'}",
             hint=f"did you mean {' or '.join(map(repr, close))}?" if close else "register one with register_layout()",
-        ) from None
+        )
+    return rules
 
 
 def layouts() -> list[str]:
     """The registered rule set names, sorted."""
-    _load_builtin()
-    return sorted(_LAYOUTS)
+    return sorted(LAYOUTS.names())
 
 
 def apply_layout(
@@ -115,7 +117,3 @@ def apply_layout(
         out, op_records = op.apply(out)
         records.extend(op_records)
     return out, records
-
-
-def _load_builtin() -> None:
-    import weightport.layout.builtin_layouts  # noqa: F401 - registers the shipped rule sets

@@ -7,7 +7,7 @@ tolerance it is a :class:`~weightport.errors.VerificationError`.
 
 When the target's head was re-initialised, both heads are replaced by ``Identity`` so that the
 features feeding them are compared instead. A 1-channel target is fed a grey image and the source the
-same image repeated on 3 channels (the channels adapter makes these equal).
+same image repeated on 3 channels (the channels fitter makes these equal).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from weightport.errors import UsageError, VerificationError
 from weightport.layout.head import head_modules
+from weightport.loading.state import load_state
 
 if TYPE_CHECKING:
     import torch
@@ -98,7 +99,7 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
         )
     reference = build()
     try:
-        reference.load_state_dict(source_state, strict=True)
+        load_state(reference, source_state, strict=True)
     except RuntimeError as exc:
         raise VerificationError(
             f"verification of {source.uri}: the source architecture does not take the checkpoint as it is "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -12,6 +13,10 @@ from weightport.fetch.types import FetchOptions
 from weightport.layout.rename import RenameRules
 
 MatchMode = Literal["auto", "exact", "structural"]
+
+#: Option names renamed in 0.2 (tensor adapters are now "fitters"); accepted, with a DeprecationWarning,
+#: until 0.3.
+DEPRECATED_NAMES: dict[str, str] = {"adapters": "fitters", "adapter_options": "fitter_options"}
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,8 @@ class LoadOptions:
             are no others.
         match: ``"auto"`` aligns leftover tensors by structure when names do not match, ``"exact"``
             never does, ``"structural"`` aligns every tensor by structure.
-        adapters: Turn tensor adapters on or off by name (``{"channels": False}``).
-        adapter_options: Options for the adapters, e.g. ``{"grid": (14, 14), "num_prefix_tokens": 1}``
+        fitters: Turn fitters on or off by name (``{"channels": False}``).
+        fitter_options: Options for the fitters, e.g. ``{"grid": (14, 14), "num_prefix_tokens": 1}``
             for position embeddings.
         classes: Class names to keep from the source's head, in order (needs a source that knows them).
         check_finite: Refuse NaN or infinite weights.
@@ -63,8 +68,8 @@ class LoadOptions:
     reinit: tuple[str, ...] | None = None
     ema: bool | None = None
     match: MatchMode = "auto"
-    adapters: Mapping[str, bool] = field(default_factory=dict)
-    adapter_options: Mapping[str, Any] = field(default_factory=dict)
+    fitters: Mapping[str, bool] = field(default_factory=dict)
+    fitter_options: Mapping[str, Any] = field(default_factory=dict)
     classes: tuple[str, ...] | None = None
     check_finite: bool = True
     lossy_cast: Literal["warn", "allow", "error"] = "warn"
@@ -86,6 +91,7 @@ class LoadOptions:
         elif options is not None:
             base = dict(options)
         base.update({k: v for k, v in kwargs.items()})
+        base = _renamed(base)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(base) - known)
         if unknown:
@@ -106,3 +112,33 @@ class LoadOptions:
         if base.get("match", "auto") not in ("auto", "exact", "structural"):
             raise UsageError(f"match={base['match']!r} is not one of 'auto', 'exact', 'structural'")
         return cls(**base)
+
+    @property
+    def adapters(self) -> Mapping[str, bool]:
+        """Deprecated name of :attr:`fitters`."""
+        _warn_renamed("adapters")
+        return self.fitters
+
+    @property
+    def adapter_options(self) -> Mapping[str, Any]:
+        """Deprecated name of :attr:`fitter_options`."""
+        _warn_renamed("adapter_options")
+        return self.fitter_options
+
+
+def _warn_renamed(old: str) -> None:
+    warnings.warn(f"the load option {old!r} is now {DEPRECATED_NAMES[old]!r}; the old name goes in weightport 0.3",
+                  DeprecationWarning, stacklevel=3)
+
+
+def _renamed(base: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with deprecated option names replaced by their new ones (warning once each)."""
+    for old, new in DEPRECATED_NAMES.items():
+        if old in base:
+            _warn_renamed(old)
+            value = base.pop(old)
+            if new in base and base[new] != value:
+                raise UsageError(f"both {old!r} (deprecated) and {new!r} were given",
+                                 hint=f"pass only {new}=...")
+            base[new] = value
+    return base

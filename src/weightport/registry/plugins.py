@@ -1,38 +1,31 @@
-"""Discovery of built-in adapters and of third-party ones from the ``weightport.sources`` entry points.
+"""Third-party adapters and aliases from the ``weightport.sources`` entry points.
 
-An entry point may name an :class:`~weightport.adapters.base.Adapter` subclass (registered under its
-``scheme``) or a callable taking no arguments that registers adapters and aliases itself.
+The built-in schemes, name resolvers and aliases are data in their tables (nothing here registers
+them). An entry point may name an :class:`~weightport.adapters.base.Adapter` subclass (registered
+under its ``scheme``) or a callable taking no arguments that registers adapters and aliases itself.
+They load once per process, on the first lookup; a plugin that fails (cannot be imported, raises,
+or registers a name that is taken) is reported with a :class:`~weightport.warnings.PluginWarning`
+and skipped, and the others still load.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 logger = logging.getLogger("weightport")
-
-#: Modules holding the built-in adapters; each registers itself on import.
-BUILTIN_ADAPTER_MODULES: tuple[str, ...] = (
-    "weightport.adapters.local",
-    "weightport.adapters.url",
-    "weightport.adapters.pkg",
-    "weightport.adapters.hf",
-    # Bare names resolve in the order these register their name resolvers: torchvision, then timm.
-    "weightport.adapters.torchvision",
-    "weightport.adapters.timm",
-    "weightport.registry.builtin_aliases",
-)
 
 ENTRY_POINT_GROUP = "weightport.sources"
 
 _loaded = False
 _lock = threading.RLock()
+#: Entry point name → why it failed, for the plugins that could not be loaded in this process.
+FAILED: dict[str, str] = {}
 
 
 def load_plugins() -> None:
-    """Import the built-in adapters and the entry-point plugins, once per process."""
+    """Load the entry-point plugins, once per process."""
     global _loaded
     if _loaded:
         return
@@ -40,24 +33,34 @@ def load_plugins() -> None:
         if _loaded:
             return
         _loaded = True
-        for module in BUILTIN_ADAPTER_MODULES:
-            importlib.import_module(module)
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             _load_entry_point(ep)
 
 
-def _load_entry_point(ep) -> None:
-    from weightport.adapters.base import Adapter
+def _load_entry_point(ep: EntryPoint) -> None:
+    try:
+        _register(ep)
+    except Exception as exc:  # a broken plugin must not break every load, nor the other plugins
+        from weightport.warnings import PluginWarning, warn
+
+        FAILED[ep.name] = f"{type(exc).__name__}: {exc}"
+        message = f"weightport plugin {ep.name!r} ({ep.value}) could not be loaded and is skipped: {FAILED[ep.name]}"
+        logger.warning("%s", message)
+        warn(message, PluginWarning)
+
+
+def _register(ep: EntryPoint) -> None:
+    from weightport.errors import UsageError
     from weightport.registry.schemes import register_adapter
 
-    try:
-        obj = ep.load()
-    except Exception as exc:  # a broken plugin must not break every load
-        logger.warning("weightport plugin %r could not be loaded: %s", ep.name, exc)
-        return
-    if isinstance(obj, type) and issubclass(obj, Adapter):
-        register_adapter(obj.scheme)(obj)
+    obj = ep.load()
+    # An adapter class by its contract (a ``scheme`` and ``parse``/``fetch``), not by importing the
+    # Adapter base class: the registry sits before the adapters in the pipeline and never imports them.
+    scheme = getattr(obj, "scheme", None)
+    if isinstance(obj, type) and isinstance(scheme, str) and all(callable(getattr(obj, m, None))
+                                                                 for m in ("parse", "fetch")):
+        register_adapter(scheme)(obj)
     elif callable(obj):
         obj()
     else:
-        logger.warning("weightport plugin %r is neither an Adapter nor a callable; ignored", ep.name)
+        raise UsageError(f"{ep.value} is neither an Adapter subclass nor a callable")

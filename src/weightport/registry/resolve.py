@@ -16,6 +16,7 @@ from weightport.errors import InvalidSourceError, SourceNotFoundError, UnknownSo
 from weightport.registry.aliases import get_alias, list_aliases
 from weightport.registry.schemes import get_adapter, is_registered
 from weightport.registry.source import Source
+from weightport.registry.table import Registry
 
 SourceLike = str | os.PathLike | Source
 
@@ -26,13 +27,35 @@ NameResolver = Callable[[str], "Source | None"]
 #: A candidate lister returns names a resolver knows, for "did you mean" messages.
 CandidateLister = Callable[[], "list[str]"]
 
-_NAME_RESOLVERS: list[tuple[str, NameResolver, CandidateLister]] = []
+#: Built-in resolvers, tried in this order after the aliases: ``(resolve_name, candidates)`` pairs.
+BUILTIN_NAME_RESOLVERS: dict[str, str] = {
+    "torchvision": "weightport.adapters.torchvision:NAME_RESOLVER",
+    "timm": "weightport.adapters.timm:NAME_RESOLVER",
+}
+
+NAME_RESOLVERS: Registry[tuple[NameResolver, CandidateLister]] = Registry("name resolver", BUILTIN_NAME_RESOLVERS)
 
 
-def register_name_resolver(name: str, resolve: NameResolver, candidates: CandidateLister) -> None:
-    """Add a resolver for bare names, tried after the aliases and the resolvers added before it."""
-    _NAME_RESOLVERS[:] = [r for r in _NAME_RESOLVERS if r[0] != name]
-    _NAME_RESOLVERS.append((name, resolve, candidates))
+def register_name_resolver(name: str, resolve: NameResolver, candidates: CandidateLister, *,
+                           override: bool = False) -> None:
+    """Add a resolver for bare names, tried after the aliases and the resolvers added before it.
+
+    Raises:
+        DuplicateRegistrationError: ``name`` is taken and ``override`` is false.
+    """
+    NAME_RESOLVERS.register(name, (resolve, candidates), override=override)
+
+
+def _name_resolvers() -> list[tuple[str, NameResolver, CandidateLister]]:
+    out = []
+    for name in NAME_RESOLVERS.names():
+        try:
+            entry = NAME_RESOLVERS.get(name)
+        except ImportError:  # a library that is not installed resolves no names
+            continue
+        if entry is not None:
+            out.append((name, *entry))
+    return out
 
 
 def resolve(source: SourceLike) -> Source:
@@ -91,17 +114,17 @@ def _resolve_name(name: str) -> Source:
         from weightport.registry.alias_source import source_from_alias
 
         return source_from_alias(alias)
-    for resolver_name, resolver, _ in _NAME_RESOLVERS:
+    for resolver_name, resolver, _ in _name_resolvers():
         found = resolver(name)
         if found is not None:
             return found if found.resolved_by else found.replace(resolved_by=f"{name!r} found in {resolver_name}")
     candidates = [a.name for a in list_aliases()]
-    for _, _, lister in _NAME_RESOLVERS:
+    for _, _, lister in _name_resolvers():
         candidates.extend(lister())
     close = difflib.get_close_matches(name, list(dict.fromkeys(candidates)), n=5, cutoff=0.6)
     raise UnknownSourceError(
         f"no source named {name!r}: not an alias"
-        + "".join(f", not in {n}" for n, _, _ in _NAME_RESOLVERS)
+        + "".join(f", not in {n}" for n, _, _ in _name_resolvers())
         + (f"; close matches: {', '.join(close)}" if close else ""),
         hint="use an explicit form (file:PATH, hf:org/repo, https://…), or list names with `weightport list`",
     )

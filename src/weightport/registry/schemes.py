@@ -1,23 +1,36 @@
 """The scheme → adapter table.
 
-Adapters register with :func:`register_adapter`; third-party packages may also declare them in the
-entry-point group ``weightport.sources`` (see :mod:`weightport.registry.plugins`).
+The built-in schemes are data (:data:`BUILTIN_SCHEMES`), in place before any call; their modules are
+imported on first use. Adapters register with :func:`register_adapter` and always win over a
+built-in of the same scheme (with ``override=True``); third-party packages may also declare them in
+the entry-point group ``weightport.sources`` (see :mod:`weightport.registry.plugins`).
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from weightport.errors import DuplicateRegistrationError, UnknownSourceError
+from weightport.errors import UnknownSourceError
+from weightport.registry.table import Registry
 
 if TYPE_CHECKING:
     from weightport.adapters.base import Adapter
 
 A = TypeVar("A", bound="type[Adapter]")
 
-_ADAPTERS: dict[str, type[Adapter]] = {}
+#: Scheme → where its adapter class lives.
+BUILTIN_SCHEMES: dict[str, str] = {
+    "file": "weightport.adapters.local:LocalAdapter",
+    "https": "weightport.adapters.url:UrlAdapter",
+    "http": "weightport.adapters.url:UrlAdapter",
+    "pkg": "weightport.adapters.pkg:PackageAdapter",
+    "hf": "weightport.adapters.hf:HubAdapter",
+    "torchvision": "weightport.adapters.torchvision:TorchvisionAdapter",
+    "timm": "weightport.adapters.timm:TimmAdapter",
+}
+
+SCHEMES: Registry[type[Adapter]] = Registry("scheme", BUILTIN_SCHEMES)
 
 
 def register_adapter(scheme: str, *, override: bool = False) -> Callable[[A], A]:
@@ -25,7 +38,8 @@ def register_adapter(scheme: str, *, override: bool = False) -> Callable[[A], A]
 
     Args:
         scheme: The prefix before ``:`` in a source string (lower case, e.g. ``s3``).
-        override: Replace an adapter already registered for the scheme.
+        override: Replace an adapter already registered for the scheme (a built-in one included;
+            the other built-ins are not affected).
 
     Raises:
         DuplicateRegistrationError: The scheme is taken and ``override`` is false.
@@ -33,12 +47,7 @@ def register_adapter(scheme: str, *, override: bool = False) -> Callable[[A], A]
     scheme = scheme.lower()
 
     def decorate(cls: A) -> A:
-        if scheme in _ADAPTERS and _ADAPTERS[scheme] is not cls and not override:
-            raise DuplicateRegistrationError(
-                f"scheme {scheme!r} is already registered to {_ADAPTERS[scheme].__qualname__}",
-                hint="pass override=True to replace it",
-            )
-        _ADAPTERS[scheme] = cls
+        SCHEMES.register(scheme, cls, override=override)
         return cls
 
     return decorate
@@ -53,11 +62,11 @@ def get_adapter(scheme: str) -> Adapter:
     from weightport.registry.plugins import load_plugins
 
     load_plugins()
-    cls = _ADAPTERS.get(scheme.lower())
+    cls = SCHEMES.get(scheme.lower())
     if cls is None:
-        close = difflib.get_close_matches(scheme, list(_ADAPTERS), n=3)
+        close = SCHEMES.close_matches(scheme)
         raise UnknownSourceError(
-            f"no adapter for scheme {scheme!r}; known schemes: {', '.join(sorted(_ADAPTERS))}",
+            f"no adapter for scheme {scheme!r}; known schemes: {', '.join(sorted(SCHEMES.names()))}",
             hint=f"did you mean {' or '.join(repr(c + ':') for c in close)}?" if close else
             "register one with @weightport.register_adapter(scheme)",
         )
@@ -69,7 +78,7 @@ def schemes() -> list[str]:
     from weightport.registry.plugins import load_plugins
 
     load_plugins()
-    return sorted(_ADAPTERS)
+    return sorted(SCHEMES.names())
 
 
 def is_registered(scheme: str) -> bool:
@@ -77,4 +86,4 @@ def is_registered(scheme: str) -> bool:
     from weightport.registry.plugins import load_plugins
 
     load_plugins()
-    return scheme.lower() in _ADAPTERS
+    return SCHEMES.is_registered(scheme.lower())

@@ -18,7 +18,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from weightport.errors import AdaptError
-from weightport.layout.adapt.base import AdaptContext
+from weightport.layout.fit.base import FitContext
 
 if TYPE_CHECKING:
     import torch
@@ -85,7 +85,7 @@ class PosEmbedResample:
 
     name = "pos_embed"
 
-    def applies(self, tensor: torch.Tensor, ctx: AdaptContext) -> bool:
+    def applies(self, tensor: torch.Tensor, ctx: FitContext) -> bool:
         shape, target = tuple(tensor.shape), ctx.target_shape
         if len(shape) != 3 or len(target) != 3 or shape[0] != target[0] or shape[2] != target[2]:
             return False
@@ -94,8 +94,8 @@ class PosEmbedResample:
         leaves = (ctx.source_key.rpartition(".")[2], ctx.target_key.rpartition(".")[2])
         return "pos_embed" in ctx.roles or any(leaf in _POS_EMBED_LEAVES for leaf in leaves)
 
-    def plan(self, tensor: torch.Tensor, ctx: AdaptContext) -> tuple[tuple[int, int], tuple[int, int], int]:
-        """The (old grid, new grid, prefix tokens) the adapter will use."""
+    def plan(self, tensor: torch.Tensor, ctx: FitContext) -> tuple[tuple[int, int], tuple[int, int], int]:
+        """The (old grid, new grid, prefix tokens) the fitter will use."""
         old_tokens, new_tokens = tensor.shape[1], ctx.target_shape[1]
         owner = _owner(ctx.module, ctx.target_key)
         new_grid = _as_grid(ctx.options["grid"]) if "grid" in ctx.options else _grid_of(owner)
@@ -136,10 +136,10 @@ class PosEmbedResample:
             )
         return old_grid, new_grid, prefix
 
-    def adapt(self, tensor: torch.Tensor, ctx: AdaptContext) -> torch.Tensor:
+    def adapt(self, tensor: torch.Tensor, ctx: FitContext) -> torch.Tensor:
         old_grid, new_grid, prefix = self.plan(tensor, ctx)
         return resample_position_embedding(tensor, new_grid, old_grid, prefix)
 
-    def describe(self, tensor: torch.Tensor, ctx: AdaptContext) -> str:
+    def describe(self, tensor: torch.Tensor, ctx: FitContext) -> str:
         (oh, ow), (nh, nw), prefix = self.plan(tensor, ctx)
         return f"pos_embed {oh}x{ow}->{nh}x{nw} (bicubic, {prefix} prefix token(s) kept)"

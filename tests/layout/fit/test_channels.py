@@ -1,4 +1,4 @@
-"""Input-channel adapter: a 3-channel stem in a 1-, 2-, 4- or 5-channel model."""
+"""Input-channel fitter: a 3-channel stem in a 1-, 2-, 4- or 5-channel model."""
 
 from __future__ import annotations
 
@@ -6,20 +6,20 @@ import pytest
 import timm
 import torch
 
-from weightport.layout.adapt.base import AdaptContext
-from weightport.layout.adapt.channels import InputChannels, first_conv_weight_key
+from weightport.layout.fit.base import FitContext
+from weightport.layout.fit.channels import InputChannels, first_conv_weight_key
 from weightport.registry.source import Source
 
 
-def _load_with_adapter(source: torch.nn.Module, target: torch.nn.Module) -> list[str]:
-    adapter, described = InputChannels(), []
+def _load_with_fitter(source: torch.nn.Module, target: torch.nn.Module) -> list[str]:
+    fitter, described = InputChannels(), []
     target_state = target.state_dict()
     new = {}
     for key, tensor in source.state_dict().items():
-        ctx = AdaptContext(key, key, tuple(target_state[key].shape), module=target)
-        if adapter.applies(tensor, ctx):
-            described.append(f"{key}: {adapter.describe(tensor, ctx)}")
-            tensor = adapter.adapt(tensor, ctx)
+        ctx = FitContext(key, key, tuple(target_state[key].shape), module=target)
+        if fitter.applies(tensor, ctx):
+            described.append(f"{key}: {fitter.describe(tensor, ctx)}")
+            tensor = fitter.adapt(tensor, ctx)
         new[key] = tensor
     target.load_state_dict(new)
     return described
@@ -34,7 +34,7 @@ def rgb_model() -> torch.nn.Module:
 @pytest.mark.parametrize("channels", [1, 6])
 def test_model_on_repeated_grey_channels_computes_what_the_rgb_model_computes(rgb_model, channels):
     target = timm.create_model("resnet18", num_classes=5, in_chans=channels).eval()
-    described = _load_with_adapter(rgb_model, target)
+    described = _load_with_fitter(rgb_model, target)
     how = "sum" if channels == 1 else "repeat, x3/6"
     assert described == [f"conv1.weight: channels 3->{channels} ({how})"]
     grey = torch.rand(2, 1, 48, 48)
@@ -49,7 +49,7 @@ def test_model_on_repeated_grey_channels_computes_what_the_rgb_model_computes(rg
 )
 def test_other_channel_counts_cycle_the_rgb_filters_and_keep_the_scale(rgb_model, channels, order, how):
     target = timm.create_model("resnet18", num_classes=5, in_chans=channels).eval()
-    assert _load_with_adapter(rgb_model, target) == [f"conv1.weight: channels 3->{channels} ({how}, x3/{channels})"]
+    assert _load_with_fitter(rgb_model, target) == [f"conv1.weight: channels 3->{channels} ({how}, x3/{channels})"]
     rgb = rgb_model.conv1.weight
     torch.testing.assert_close(target.conv1.weight, rgb[:, order] * 3 / channels)
     # Filters summed over input channels keep the RGB filters' overall magnitude.
@@ -58,21 +58,21 @@ def test_other_channel_counts_cycle_the_rgb_filters_and_keep_the_scale(rgb_model
 
 
 def test_only_the_first_convolution_is_adapted():
-    adapter = InputChannels()
+    fitter = InputChannels()
     target = timm.create_model("resnet18", in_chans=1)
     assert first_conv_weight_key(target) == "conv1.weight"
     weight = torch.randn(64, 3, 3, 3)
-    inner = AdaptContext("layer1.0.conv1.weight", "layer1.0.conv1.weight", (64, 1, 3, 3), module=target)
-    assert not adapter.applies(weight, inner)
-    assert adapter.applies(weight, AdaptContext("a.weight", "b.weight", (64, 1, 3, 3), roles=frozenset({"first_conv"})))
+    inner = FitContext("layer1.0.conv1.weight", "layer1.0.conv1.weight", (64, 1, 3, 3), module=target)
+    assert not fitter.applies(weight, inner)
+    assert fitter.applies(weight, FitContext("a.weight", "b.weight", (64, 1, 3, 3), roles=frozenset({"first_conv"})))
     declared = Source(uri="file:/x.pt", scheme="file", location="/x.pt", first_conv="stem.conv")
-    assert adapter.applies(weight, AdaptContext("stem.conv.weight", "c.weight", (64, 1, 3, 3), source=declared))
-    assert not adapter.applies(weight, AdaptContext("other.weight", "c.weight", (64, 1, 3, 3), source=declared))
-    assert not adapter.applies(weight, AdaptContext("conv1.weight", "conv1.weight", (32, 1, 3, 3), module=target))
+    assert fitter.applies(weight, FitContext("stem.conv.weight", "c.weight", (64, 1, 3, 3), source=declared))
+    assert not fitter.applies(weight, FitContext("other.weight", "c.weight", (64, 1, 3, 3), source=declared))
+    assert not fitter.applies(weight, FitContext("conv1.weight", "conv1.weight", (32, 1, 3, 3), module=target))
 
 
 def test_dtype_is_kept():
     weight = torch.randn(8, 3, 3, 3, dtype=torch.float16)
-    ctx = AdaptContext("w", "w", (8, 1, 3, 3), roles=frozenset({"first_conv"}))
+    ctx = FitContext("w", "w", (8, 1, 3, 3), roles=frozenset({"first_conv"}))
     out = InputChannels().adapt(weight, ctx)
     assert out.dtype == torch.float16 and out.shape == (8, 1, 3, 3)

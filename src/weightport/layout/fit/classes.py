@@ -12,7 +12,8 @@ import difflib
 from typing import TYPE_CHECKING
 
 from weightport.errors import UnknownClassError
-from weightport.layout.adapt.base import AdaptContext
+from weightport.layout.fit.base import FitContext
+from weightport.text import listing
 
 if TYPE_CHECKING:
     import torch
@@ -45,7 +46,7 @@ class ClassSubset:
 
     name = "classes"
 
-    def applies(self, tensor: torch.Tensor, ctx: AdaptContext) -> bool:
+    def applies(self, tensor: torch.Tensor, ctx: FitContext) -> bool:
         wanted = ctx.options.get("classes")
         known = ctx.source.classes if ctx.source is not None else None
         if not wanted or not known or not self._is_head(ctx):
@@ -58,20 +59,20 @@ class ClassSubset:
             and shape[1:] == tuple(ctx.target_shape[1:])
         )
 
-    def adapt(self, tensor: torch.Tensor, ctx: AdaptContext) -> torch.Tensor:
+    def adapt(self, tensor: torch.Tensor, ctx: FitContext) -> torch.Tensor:
         import torch
 
         source = ctx.source.uri if ctx.source is not None else "the checkpoint"
         rows = class_indices(ctx.source.classes or (), list(ctx.options["classes"]), source=source)  # type: ignore[union-attr]
         return tensor.index_select(0, torch.tensor(rows, dtype=torch.long, device=tensor.device)).clone()
 
-    def describe(self, tensor: torch.Tensor, ctx: AdaptContext) -> str:
+    def describe(self, tensor: torch.Tensor, ctx: FitContext) -> str:
         wanted = list(ctx.options["classes"])
-        shown = ", ".join(wanted[:3]) + (f", … ({len(wanted) - 3} more)" if len(wanted) > 3 else "")
+        shown = listing(wanted, 3)
         return f"classes {tensor.shape[0]}->{len(wanted)} by name ({shown})"
 
     @staticmethod
-    def _is_head(ctx: AdaptContext) -> bool:
+    def _is_head(ctx: FitContext) -> bool:
         if "head" in ctx.roles:
             return True
         prefixes = ctx.source.head if ctx.source is not None else None

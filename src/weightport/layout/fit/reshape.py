@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from weightport.layout.adapt.base import AdaptContext
+from weightport.layout.fit.base import FitContext
 
 if TYPE_CHECKING:
     import torch
@@ -20,12 +20,12 @@ class SingletonReshape:
 
     name = "reshape"
 
-    def applies(self, tensor: torch.Tensor, ctx: AdaptContext) -> bool:
+    def applies(self, tensor: torch.Tensor, ctx: FitContext) -> bool:
         shape = tuple(tensor.shape)
         return shape != ctx.target_shape and squeezed(shape) == squeezed(ctx.target_shape)
 
-    def adapt(self, tensor: torch.Tensor, ctx: AdaptContext) -> torch.Tensor:
+    def adapt(self, tensor: torch.Tensor, ctx: FitContext) -> torch.Tensor:
         return tensor.reshape(ctx.target_shape)
 
-    def describe(self, tensor: torch.Tensor, ctx: AdaptContext) -> str:
+    def describe(self, tensor: torch.Tensor, ctx: FitContext) -> str:
         return f"reshape {tuple(tensor.shape)}->{ctx.target_shape}"

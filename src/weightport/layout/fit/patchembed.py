@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from weightport.layout.adapt.base import AdaptContext
+from weightport.layout.fit.base import FitContext
 
 if TYPE_CHECKING:
     import torch
@@ -41,7 +41,7 @@ class PatchEmbedResize:
 
     name = "patch_embed"
 
-    def applies(self, tensor: torch.Tensor, ctx: AdaptContext) -> bool:
+    def applies(self, tensor: torch.Tensor, ctx: FitContext) -> bool:
         shape, target = tuple(tensor.shape), ctx.target_shape
         if len(shape) != 4 or len(target) != 4 or shape[:2] != target[:2] or shape[2:] == target[2:]:
             return False
@@ -49,9 +49,9 @@ class PatchEmbedResize:
             key.endswith(k) for key in (ctx.source_key, ctx.target_key) for k in _PATCH_KEYS
         )
 
-    def adapt(self, tensor: torch.Tensor, ctx: AdaptContext) -> torch.Tensor:
+    def adapt(self, tensor: torch.Tensor, ctx: FitContext) -> torch.Tensor:
         return resize_patch_kernel(tensor, (ctx.target_shape[2], ctx.target_shape[3]))
 
-    def describe(self, tensor: torch.Tensor, ctx: AdaptContext) -> str:
+    def describe(self, tensor: torch.Tensor, ctx: FitContext) -> str:
         (oh, ow), (nh, nw) = tuple(tensor.shape[2:]), ctx.target_shape[2:]
         return f"patch kernel {oh}x{ow}->{nh}x{nw} (pseudo-inverse of bilinear resize)"

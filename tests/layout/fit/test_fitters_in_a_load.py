@@ -1,4 +1,4 @@
-"""The adapters as a user meets them: through ``load_weights``, recorded in the report."""
+"""The fitters as a user meets them: through ``load_weights``, recorded in the report."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_grey_model_from_an_rgb_checkpoint(tmp_path):
 def test_channels_adapter_can_be_turned_off(tmp_path):
     torch.save(timm.create_model("resnet18", num_classes=5).state_dict(), tmp_path / "rgb.pt")
     plan = weightport.plan(
-        timm.create_model("resnet18", num_classes=5, in_chans=1), tmp_path / "rgb.pt", adapters={"channels": False}
+        timm.create_model("resnet18", num_classes=5, in_chans=1), tmp_path / "rgb.pt", fitters={"channels": False}
     )
     assert [m.target_key for m in plan.mismatched] == ["conv1.weight"]
 

@@ -1,4 +1,4 @@
-"""Class-subset adapter: keep the head rows of named classes."""
+"""Class-subset fitter: keep the head rows of named classes."""
 
 from __future__ import annotations
 
@@ -6,36 +6,36 @@ import pytest
 import torch
 
 from weightport.errors import UnknownClassError
-from weightport.layout.adapt.base import AdaptContext
-from weightport.layout.adapt.classes import ClassSubset
+from weightport.layout.fit.base import FitContext
+from weightport.layout.fit.classes import ClassSubset
 from weightport.registry.source import Source
 
 CLASSES = ("tench", "goldfish", "great white shark", "tiger shark", "hammerhead", "tabby", "Egyptian cat")
 SOURCE = Source(uri="file:/x.pt", scheme="file", location="/x.pt", classes=CLASSES, head=("fc",))
 
 
-def _ctx(key: str, shape, classes, **kw) -> AdaptContext:
-    return AdaptContext(key, key, tuple(shape), source=SOURCE, options={"classes": classes}, **kw)
+def _ctx(key: str, shape, classes, **kw) -> FitContext:
+    return FitContext(key, key, tuple(shape), source=SOURCE, options={"classes": classes}, **kw)
 
 
 def test_rows_of_the_named_classes_are_kept_in_the_order_asked():
     weight, bias = torch.randn(7, 4), torch.randn(7)
     wanted = ["Egyptian cat", "goldfish", "tabby"]
-    adapter = ClassSubset()
+    fitter = ClassSubset()
     w_ctx, b_ctx = _ctx("fc.weight", (3, 4), wanted), _ctx("fc.bias", (3,), wanted)
-    assert adapter.applies(weight, w_ctx) and adapter.applies(bias, b_ctx)
-    assert torch.equal(adapter.adapt(weight, w_ctx), weight[[6, 1, 5]])
-    assert torch.equal(adapter.adapt(bias, b_ctx), bias[[6, 1, 5]])
-    assert adapter.describe(weight, w_ctx) == "classes 7->3 by name (Egyptian cat, goldfish, tabby)"
+    assert fitter.applies(weight, w_ctx) and fitter.applies(bias, b_ctx)
+    assert torch.equal(fitter.adapt(weight, w_ctx), weight[[6, 1, 5]])
+    assert torch.equal(fitter.adapt(bias, b_ctx), bias[[6, 1, 5]])
+    assert fitter.describe(weight, w_ctx) == "classes 7->3 by name (Egyptian cat, goldfish, tabby)"
 
 
 def test_subset_head_gives_the_same_logits_as_the_full_head_for_those_classes():
     full = torch.nn.Linear(4, 7)
     sub = torch.nn.Linear(4, 2)
     wanted = ["tiger shark", "tench"]
-    adapter = ClassSubset()
+    fitter = ClassSubset()
     sub.load_state_dict(
-        {k: adapter.adapt(v, _ctx(f"fc.{k}", sub.state_dict()[k].shape, wanted)) for k, v in full.state_dict().items()}
+        {k: fitter.adapt(v, _ctx(f"fc.{k}", sub.state_dict()[k].shape, wanted)) for k, v in full.state_dict().items()}
     )
     x = torch.randn(3, 4)
     with torch.no_grad():
@@ -50,11 +50,11 @@ def test_unknown_class_name_is_an_error_with_close_matches():
 
 
 def test_does_not_apply_outside_the_head_or_without_names():
-    adapter = ClassSubset()
-    assert not adapter.applies(torch.randn(7, 4), _ctx("layer.weight", (2, 4), ["tabby", "tench"]))
-    assert adapter.applies(
+    fitter = ClassSubset()
+    assert not fitter.applies(torch.randn(7, 4), _ctx("layer.weight", (2, 4), ["tabby", "tench"]))
+    assert fitter.applies(
         torch.randn(7, 4), _ctx("layer.weight", (2, 4), ["tabby", "tench"], roles=frozenset({"head"}))
     )
-    no_names = AdaptContext("fc.weight", "fc.weight", (2, 4), source=SOURCE)
-    assert not adapter.applies(torch.randn(7, 4), no_names)
-    assert not adapter.applies(torch.randn(7, 4), _ctx("fc.weight", (3, 4), ["tabby", "tench"]))  # count differs
+    no_names = FitContext("fc.weight", "fc.weight", (2, 4), source=SOURCE)
+    assert not fitter.applies(torch.randn(7, 4), no_names)
+    assert not fitter.applies(torch.randn(7, 4), _ctx("fc.weight", (3, 4), ["tabby", "tench"]))  # count differs

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from weightport.layout.adapt.base import AdaptContext
+from weightport.layout.fit.base import FitContext
 
 if TYPE_CHECKING:
     import torch
@@ -54,7 +54,7 @@ class InputChannels:
 
     name = "channels"
 
-    def applies(self, tensor: torch.Tensor, ctx: AdaptContext) -> bool:
+    def applies(self, tensor: torch.Tensor, ctx: FitContext) -> bool:
         shape, target = tuple(tensor.shape), ctx.target_shape
         if len(shape) < 3 or len(shape) != len(target) or shape == target:
             return False
@@ -62,16 +62,16 @@ class InputChannels:
             return False
         return self._is_first_conv(ctx)
 
-    def adapt(self, tensor: torch.Tensor, ctx: AdaptContext) -> torch.Tensor:
+    def adapt(self, tensor: torch.Tensor, ctx: FitContext) -> torch.Tensor:
         return adapt_channels(tensor, ctx.target_shape[1])
 
-    def describe(self, tensor: torch.Tensor, ctx: AdaptContext) -> str:
+    def describe(self, tensor: torch.Tensor, ctx: FitContext) -> str:
         base, channels = tensor.shape[1], ctx.target_shape[1]
         how = "sum" if channels == 1 else ("repeat" if channels > base else "first") + f", x{base}/{channels}"
         return f"channels {base}->{channels} ({how})"
 
     @staticmethod
-    def _is_first_conv(ctx: AdaptContext) -> bool:
+    def _is_first_conv(ctx: FitContext) -> bool:
         if "first_conv" in ctx.roles:
             return True
         declared = ctx.source.first_conv if ctx.source is not None else None
