@@ -92,3 +92,29 @@ def test_vgg_linear_classifier_against_a_7x7_conv_both_ways(tmp_path):
     assert record.source_key == "pre_logits.fc1.weight"
     assert record.source_shape == (4096, 512, 7, 7) and record.target_shape == (4096, 25088)
     assert any(op.startswith("flatten conv->linear") for op in record.ops)
+
+
+@pytest.mark.parametrize("direction", ["tv->timm", "timm->tv"])
+def test_vit_into_and_out_of_a_headless_timm_model(tmp_path, direction):
+    tv, headless = "tv:vit_b_16", "timm:vit_base_patch16_224"
+    if direction == "tv->timm":
+        source = _moved(_build(tv))
+        target = _build(headless, num_classes=0).eval()
+    else:
+        source = _moved(_build(headless, num_classes=0))
+        target = _build(tv).eval()
+    torch.save(source.state_dict(), tmp_path / "vit.pth")
+    report = weightport.load_weights(target, tmp_path / "vit.pth")
+    assert report.missing == [] and report.unexpected == []
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+    features = {}
+    with torch.no_grad():
+        for name, model in (("source", source), ("target", target)):
+            if isinstance(model, torchvision.models.VisionTransformer):
+                model.heads = nn.Identity()
+            features[name] = model(x)
+    torch.testing.assert_close(features["target"], features["source"], rtol=1e-4, atol=1e-4)
+    if direction == "tv->timm":
+        assert "heads.head" in str(report)  # the checkpoint's classifier, left out and said so
+    else:
+        assert {r.key for r in report.reinitialized} == {"heads.head.weight", "heads.head.bias"}

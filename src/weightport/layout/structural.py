@@ -69,6 +69,8 @@ _ROLE_ALIASES: dict[str, str] = {
     # A per-channel layer scale: torchvision's ConvNeXt ``layer_scale (C, 1, 1)`` is timm's ``gamma (C,)``.
     # Both must have one role, or the blocks holding them never meet.
     "layer_scale": "weight",
+    "lambda1": "weight",  # Hugging Face's DINOv2 layer scales (timm: ``ls1.gamma``)
+    "lambda2": "weight",
     "beta": "bias",
     "kernel": "weight",
     "running_mean": "running_mean",
@@ -429,9 +431,10 @@ def _pair_regrouped(
 ) -> bool:
     """Pair leftover tensors one by one when the libraries group them into modules differently.
 
-    Only when every (role, shape) among the leftovers occurs as often on both sides (e.g. a class
-    token and a position embedding held by the root module in one library and by an ``embeddings``
-    module and an ``encoder`` module in another); otherwise nothing is paired.
+    Only when every (role, shape) the two sides share occurs as often on both (e.g. a class token and
+    a position embedding held by the root module in one library and by an ``embeddings`` module and
+    an ``encoder`` module in another), and only one side has tensors the other lacks (a checkpoint's
+    classifier against a headless model stays unpaired); otherwise nothing is paired.
     """
     by_src: dict[tuple, list[TensorSpec]] = defaultdict(list)
     by_tgt: dict[tuple, list[TensorSpec]] = defaultdict(list)
@@ -440,9 +443,13 @@ def _pair_regrouped(
             for t in m.tensors:
                 if _counted(t.key):
                     groups[(role_of(t.key), _squeezed(t.shape))].append(t)
-    if by_src.keys() != by_tgt.keys() or any(len(by_src[k]) != len(by_tgt[k]) for k in by_src):
+    shared = by_src.keys() & by_tgt.keys()
+    if not shared or any(len(by_src[k]) != len(by_tgt[k]) for k in shared):
         return False
-    for key, src_list in by_src.items():
+    if by_src.keys() - shared and by_tgt.keys() - shared:
+        return False  # each side has tensors the other lacks: a different structure, not an extra part
+    for key in shared:
+        src_list = by_src[key]
         if key[0] == _ANONYMOUS and len(src_list) > 1:
             return False  # nameless tensors of one shape, in modules that do not correspond: a guess
         for s, t in zip(src_list, by_tgt[key]):

@@ -131,13 +131,32 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             confidence=m.confidence,
         ))
         producers[m.target_key] = Production(tensor, dest.dtype, *fit)
+        if options.check_finite and not _finite_into(tensor, dest.dtype):
+            plan.nonfinite.append(origin)
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
     _missing(plan, target, used_targets, heads, explicit, options)
     plan.unexpected = [renamed.origin[k] for k in renamed.tensors if k not in used_sources]
     _derived(plan, module)
+    _headless(plan, module)
     plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
     return Planned(plan, producers)
+
+
+def _finite_into(tensor: Any, dtype: Any) -> bool:
+    """Whether ``tensor`` holds no NaN/infinity and, cast to a narrower float ``dtype``, still none."""
+    import torch
+
+    from weightport.loading.apply import all_finite
+
+    if not all_finite(tensor):
+        return False
+    if not (tensor.is_floating_point() and dtype.is_floating_point) or tensor.numel() == 0:
+        return True
+    limit = torch.finfo(dtype).max
+    if torch.finfo(tensor.dtype).max <= limit:
+        return True
+    return max(-float(tensor.amin()), float(tensor.amax())) <= limit  # no copy of the tensor
 
 
 def _head_reason(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> str:
@@ -381,6 +400,20 @@ def _derived(plan: LoadPlan, module: nn.Module) -> None:
     if dropped:
         plan.unexpected = [k for k in plan.unexpected if k not in dropped]
         plan.notes.append(f"dropped {len(dropped)} checkpoint buffer(s) the model recomputes from its configuration: "
+                          + ", ".join(fold_keys(dropped, 6)))
+
+
+def _headless(plan: LoadPlan, module: nn.Module) -> None:
+    """A model built without a classifier (timm's ``num_classes=0``) has no place for the checkpoint's:
+    those tensors are dropped with a note, not reported as unexpected."""
+    from weightport.layout.head import HEAD_NAMES
+
+    if not any(getattr(sub, "num_classes", None) == 0 for sub in module.modules()):
+        return
+    dropped = [k for k in plan.unexpected if k.split(".", 1)[0] in HEAD_NAMES]
+    if dropped:
+        plan.unexpected = [k for k in plan.unexpected if k not in dropped]
+        plan.notes.append("the model has no classifier (num_classes=0): dropped the checkpoint's "
                           + ", ".join(fold_keys(dropped, 6)))
 
 
