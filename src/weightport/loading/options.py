@@ -56,6 +56,10 @@ class LoadOptions:
         verify: After loading, run the source's own architecture (``True``: derived from a
             ``torchvision:``/``timm:`` source; or a function building it) and the model on one input,
             and fail when outputs differ by more than ``verify_tolerance`` (see :mod:`weightport.loading.equivalence`).
+            ``"auto"`` (the default) verifies a load that mapped another implementation's layout
+            (structural alignment, a layout rule, a timm filter) whenever the source architecture is
+            known: a ``torchvision:``/``timm:`` source, or a checkpoint whose key layout is a known
+            architecture's (:mod:`weightport.layout.known`). ``False`` never verifies.
         verify_tolerance: Largest allowed absolute output difference (default scales with the output).
         verify_input_shape: Input shape for verification (default from the source's input size).
     """
@@ -78,7 +82,7 @@ class LoadOptions:
     fetch: FetchOptions = field(default_factory=FetchOptions)
     fast: bool = True
     convert_cache: bool = False
-    verify: bool | Callable[[], Any] = False
+    verify: bool | Literal["auto"] | Callable[[], Any] = "auto"
     verify_tolerance: float | None = None
     verify_input_shape: tuple[int, ...] | None = None
 
