@@ -394,7 +394,8 @@ def _pair_window(
         tgt_list = by_sig_tgt.get(sig, [])
         if len(src_list) == len(tgt_list):
             if segments > 1:
-                confidence, reason = _CONF_RANK_MERGED_WINDOW, "same shapes, paired by order among them (locally reordered)"
+                confidence = _CONF_RANK_MERGED_WINDOW
+                reason = "same shapes, paired by order among them (locally reordered)"
             elif len(src_list) == 1:
                 confidence, reason = _CONF_RANK_SINGLE, "same shapes at the same place"
             else:

@@ -176,7 +176,8 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
     full = _input_shape(source, target)
     # A small input first (a 64-pixel image costs little next to the load); models that only take
     # their own input size (ViT, Swin) get that.
-    shapes = [input_shape] if input_shape else [(1, full[1], 64, 64), (1, *full[1:])]
+    shapes = [input_shape] if input_shape else list(dict.fromkeys(
+        [(1, full[1], 64, 64), (1, *full[1:]), *((1, full[1], *size[1:]) for size in _own_sizes(target, reference))]))
     was_training = target.training
     reference.eval()
     target.eval()
@@ -185,11 +186,21 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
             try:
                 out_ref, out = _run_both(reference, target, shape)
                 break
-            except Exception:
-                if i == len(shapes) - 1 or not auto:
+            except Exception as exc:
+                if not auto:
                     raise
+                if i == len(shapes) - 1:
+                    raise VerificationError(
+                        f"verification of {source.uri}: the source architecture and the model did not both run on "
+                        f"any of the inputs tried ({', '.join(str(s) for s in shapes)}): {exc}",
+                        hint="pass verify_input_shape=(1, C, H, W) for an input both take, or verify=False",
+                    ) from exc
     finally:
         target.train(was_training)
+    if out.shape != out_ref.shape and not head_modules(target) and head_modules(reference):
+        # A headless model (timm's num_classes=0): compare with the source's features.
+        reference, compared = _without_head(reference), "features (the model has no head)"
+        out_ref, out = _run_both(reference, target, shape)
     if out.shape != out_ref.shape:
         raise VerificationError(
             f"verification of {source.uri}: outputs have different shapes, {tuple(out.shape)} (model) vs "
@@ -200,7 +211,7 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
     diff = float((out - out_ref).abs().max())
     tol = tolerance if tolerance is not None else 1e-4 * max(1.0, float(out_ref.abs().max()))
     result = Verification(diff, tol, tuple(shape), compared, describe_differences(differences))
-    if not result.passed:
+    if not result.passed or differences:  # a hyper-parameter that differs computes differently on some input
         named = ("; the two differ in what the checkpoint does not hold: " + "; ".join(result.differences)
                  if differences else "; no hyper-parameter differs, so the pairing itself is wrong")
         raise VerificationError(
@@ -226,6 +237,19 @@ def _run_both(reference: nn.Module, target: nn.Module, shape: tuple[int, ...]) -
         out_ref = _first_tensor(reference(x_ref.to(device=device, dtype=dtype))).float().cpu()
         out = _first_tensor(target(x.to(device=device, dtype=dtype))).float().cpu()
     return out_ref, out
+
+
+def _own_sizes(*models: nn.Module) -> list[tuple[int, ...]]:
+    """Input sizes the models declare (timm's ``pretrained_cfg``, torchvision's ``image_size``)."""
+    sizes = []
+    for m in models:
+        cfg = getattr(m, "pretrained_cfg", None) or {}
+        if cfg.get("input_size"):
+            sizes.append(tuple(cfg["input_size"]))
+        image_size = getattr(m, "image_size", None)
+        if isinstance(image_size, int):
+            sizes.append((3, image_size, image_size))
+    return sizes
 
 
 def _module_pairs(plan: LoadPlan) -> dict[str, str]:
