@@ -305,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.set_defaults(**defaults)
     args = parser.parse_args(argv)
     args.config_ignored = ignored
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     return run_from_args(args)
 
 
@@ -369,7 +370,7 @@ def _run(args: argparse.Namespace, console: Any) -> int:
              else f"fine-tune baselines on {config.dataset}")  # fmt: skip
     meta = {
         "title": title,
-        "command": " ".join(["weightport bench finetune", *sys.argv[1:]]) if sys.argv else None,
+        "command": " ".join(["weightport bench finetune", *getattr(args, "argv", [])]),
         "started_utc": when,
         "wall_s": round(time.perf_counter() - started, 1),
         "cpu_s": round(time.process_time() - cpu_started, 1),
