@@ -21,6 +21,7 @@ from weightport.loading.options import LoadOptions
 from weightport.loading.planner import build_plan
 from weightport.loading.source_io import FetchedSource, OpenedSource, fetch_source, open_source, read_source
 from weightport.loading.state import load_state
+from weightport.loading.trained import warn_replaced
 from weightport.registry.resolve import SourceLike
 from weightport.report import LoadPlan, LoadReport
 
@@ -83,18 +84,24 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
             raise
     _store(conversion, module, the_plan)
     logger.info("%s", report)
+    if not opts.reinit:
+        warn_replaced(report, advice="build the model with the checkpoint's shapes to keep them, or pass "
+                      "reinit=[...] to say it is on purpose")
     return report
 
 
 def build_and_load(factory: Callable[[], M], source: SourceLike, *,
-                   options: LoadOptions | Mapping[str, Any] | None = None, **kwargs: Any) -> tuple[M, LoadReport]:
+                   options: LoadOptions | Mapping[str, Any] | None = None,
+                   adjust: Callable[[M, LoadOptions], LoadOptions] | None = None,
+                   **kwargs: Any) -> tuple[M, LoadReport]:
     """Build a model with ``factory`` and load ``source`` into it, on the fast path when possible.
 
     The fast path builds the model on the meta device and assigns the checkpoint's tensors (no
     random initialisation, no second copy); what the checkpoint does not cover gets its module's
     normal initialisation. Models that cannot take it are built normally and loaded by copy; the
     report's ``path`` says which ran and why. The RNG state is the same for re-initialisation on
-    both paths, so both give identical models.
+    both paths, so both give identical models. ``adjust`` may change the options once the model is
+    built (the mixin applies a LightningModule's ``strict_loading``).
     """
     import torch
 
@@ -112,6 +119,8 @@ def build_and_load(factory: Callable[[], M], source: SourceLike, *,
     if opts.fast:
         try:
             module = build_on_meta(factory)  # type: ignore[assignment]
+            if adjust is not None:
+                opts, adjust = adjust(module, opts), None  # type: ignore[arg-type]
             prepared = _prepare(module, fs, opts)  # type: ignore[arg-type]
             the_plan = _plan(module, prepared)  # type: ignore[arg-type]
             t1 = time.perf_counter()
@@ -122,6 +131,8 @@ def build_and_load(factory: Callable[[], M], source: SourceLike, *,
             module, path = None, f"copy (fast path unavailable: {exc})"
     if module is None:
         module = factory()
+        if adjust is not None:
+            opts = adjust(module, opts)
         # The meta build has the same keys and shapes: what was already read is planned again, not re-read.
         prepared = prepared or _prepare(module, fs, opts)
         the_plan = _plan(module, prepared)

@@ -8,15 +8,16 @@ the target dtype → missing / unexpected / coverage.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from weightport.errors import DtypeError
+from weightport.errors import AmbiguousMappingError, DtypeError, InvalidOptionError
 from weightport.keys import matches_any
 from weightport.layout.fit.base import FitContext, fitters
-from weightport.layout.head import head_keys
+from weightport.layout.head import head_keys, rival_heads
 from weightport.layout.match import Match, match_keys
 from weightport.layout.rename import apply_rules, load_rules
 from weightport.loading.options import LoadOptions
@@ -51,6 +52,8 @@ class Renamed:
 def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) -> LoadPlan:
     """Plan loading ``opened`` into ``module`` under ``options`` without touching the module."""
     target = dict(module.state_dict(keep_vars=True))
+    _check_into(module, options.into)
+    _check_reinit(module, list(target), options)
     plan = LoadPlan(source=opened.info(), into=options.into, strict=options.strict, min_coverage=options.min_coverage)
     renamed = _renamed(opened, options, plan.notes)
     matches = _match(renamed, target, options)
@@ -79,7 +82,9 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
         producer, shape_ops = _fit_shape(tensor, dest, m, module, opened, options, roles)
         if producer is None:
             if "head" in roles:
-                plan.reinitialized.append(Reinit(m.target_key, _head_reason(tuple(tensor.shape), tuple(dest.shape))))
+                _refuse_rival_heads(module, m.target_key, options)
+                plan.reinitialized.append(Reinit(m.target_key, _head_reason(tuple(tensor.shape), tuple(dest.shape)),
+                                                 replaced=origin))
             else:
                 plan.mismatched.append(Mismatch(origin, m.target_key, tuple(tensor.shape), tuple(dest.shape)))
             continue
@@ -94,10 +99,54 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
         plan._producers[m.target_key] = _with_cast(producer, dest.dtype)
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
-    _missing(plan, target, used_targets, heads, explicit, options)
+    plan.excluded = excluded
+    _missing(plan, module, target, used_targets, heads, explicit, options)
     plan.unexpected = [renamed.origin[k] for k in renamed.tensors if k not in used_sources]
     plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
     return plan
+
+
+def _check_into(module: nn.Module, into: str | None) -> None:
+    """``into`` must name a submodule: a name that is none would be reported while weights went elsewhere."""
+    if into is None:
+        return
+    names = [n for n, _ in module.named_modules() if n]
+    if into in names:
+        return
+    close = difflib.get_close_matches(into, names, n=3, cutoff=0.5)
+    tops = [n for n in names if "." not in n]
+    raise InvalidOptionError(
+        f"into={into!r} is not a submodule of {type(module).__name__}"
+        + (f"; did you mean {' or '.join(map(repr, close))}?" if close else ""),
+        hint="name one of its submodules (" + ", ".join(tops[:10]) + "), or leave into out to find it by key overlap",
+    )
+
+
+def _check_reinit(module: nn.Module, target_keys: list[str], options: LoadOptions) -> None:
+    """Every ``reinit`` pattern must name something: ``reinit=["fcc"]`` would re-initialise nothing."""
+    for pattern in options.reinit or ():
+        if head_keys(module, target_keys, into=options.into, reinit=[pattern]):
+            continue
+        modules = [n for n, _ in module.named_modules() if n]
+        close = difflib.get_close_matches(pattern, modules + target_keys, n=3, cutoff=0.5)
+        raise InvalidOptionError(
+            f"reinit pattern {pattern!r} matches no key or module of {type(module).__name__}"
+            + (f"; did you mean {' or '.join(map(repr, close))}?" if close else ""),
+            hint="name modules by their path in the model (reinit=['backbone.fc']) or use globs (reinit=['*.fc'])",
+        )
+
+
+def _refuse_rival_heads(module: nn.Module, key: str, options: LoadOptions) -> None:
+    """The default head is a guess; with two candidates (``aux_head``, ``cls_head``) refuse to make it."""
+    if options.reinit:
+        return
+    rivals = rival_heads(module)
+    if rivals:
+        raise AmbiguousMappingError(
+            f"{key} would be re-initialised as the head, but {type(module).__name__} has "
+            f"{len(rivals)} modules that could each be the head: {', '.join(rivals)}",
+            hint=f"name what to re-initialise: reinit={rivals!r} (or only those whose shape changed)",
+        )
 
 
 def _head_reason(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> str:
@@ -252,8 +301,8 @@ def _how(m: Match, ops: list[str]) -> str:
     return m.how
 
 
-def _missing(plan: LoadPlan, target: dict[str, Any], used_targets: set[str], heads: set[str], explicit: set[str],
-             options: LoadOptions) -> None:
+def _missing(plan: LoadPlan, module: nn.Module, target: dict[str, Any], used_targets: set[str], heads: set[str],
+             explicit: set[str], options: LoadOptions) -> None:
     reinit_done = {r.key for r in plan.reinitialized}
     for key in target:
         if key in used_targets or key in reinit_done:
@@ -261,6 +310,7 @@ def _missing(plan: LoadPlan, target: dict[str, Any], used_targets: set[str], hea
         if key in explicit:
             plan.reinitialized.append(Reinit(key, "named in reinit"))
         elif key in heads:
+            _refuse_rival_heads(module, key, options)
             plan.reinitialized.append(Reinit(key, "head not in checkpoint"))
         elif key.rsplit(".", 1)[-1] in HARMLESS_MISSING:
             continue
