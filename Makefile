@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml benchmarks/pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: test demo setup bench-load fuzz lint clean
+.PHONY: test test-random demo setup bench-load fuzz lint clean
 
 $(STAMP): pyproject.toml benchmarks/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite once in a random order (pytest-randomly), to prove no test depends on another's side
+# effects. It prints its seed; RANDOM_SEED=N repeats that order.
+RANDOM_SEED ?= $(shell od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+test-random: $(STAMP)
+	$(BIN)/python -m pytest -p randomly -p no:cacheprovider --randomly-seed=$(RANDOM_SEED) $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python -m weightport.cli bench finetune

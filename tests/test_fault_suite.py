@@ -295,11 +295,11 @@ def test_stride_zero_giant_tensor_is_refused_before_allocation(harness):  # row 
     harness.fails(path, E.ResourceLimitError, ValueError, "giant.pth", "fc.weight")
 
 
-def test_quantized_tensor_with_huge_stride(harness):  # row 15
+def test_quantized_tensor_with_huge_stride(harness):  # row 15: refused before torch builds it
     storage = FakeStorage("0", 4, torch.QInt8Storage)
     bad = FakeQuantizedTensor(storage, 0, (2, 2), (1 << 40, 1))
     path = torch_zip(harness.tmp / "q.pth", {"fc.weight": bad}, {"0": b"\0" * 4})
-    harness.fails(path, E.CorruptCheckpointError, ValueError, "q.pth", "out of bounds")
+    harness.fails(path, E.UnsupportedTensorError, ValueError, "q.pth", "quantized", "dense")
 
 
 # --- truncated, empty, bit-flipped files (rows 17-19) ----------------------------------------------
@@ -596,7 +596,8 @@ print(json.dumps({"digest": digest}))
 
 
 def spawn(source: str, fsize_limit: int = 0) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
+    path = os.pathsep.join([str(SRC), str(ROOT), os.environ.get("PYTHONPATH", "")])  # keeps the network guard
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", WORKER, source, str(fsize_limit)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env, text=True)
 

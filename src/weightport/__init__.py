@@ -17,6 +17,7 @@ _LAZY: dict[str, str] = {
     "PretrainedMixin": "weightport.mixin",
     "load_weights": "weightport.loading.api",
     "plan": "weightport.loading.api",
+    "apply": "weightport.loading.api",
     "read_state_dict": "weightport.loading.api",
     "LoadOptions": "weightport.loading.options",
     "LoadPlan": "weightport.report",
@@ -51,7 +52,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from weightport import errors, warnings
-    from weightport.loading.api import load_weights, plan, read_state_dict
+    from weightport.loading.api import apply, load_weights, plan, read_state_dict
     from weightport.loading.options import LoadOptions
     from weightport.lock import lock_sources
     from weightport.mixin import PretrainedMixin

@@ -127,6 +127,10 @@ class UnsupportedFormatError(WeightportError, ValueError):
     """A file in no format weightport reads."""
 
 
+class UnsupportedTensorError(UnsupportedFormatError):
+    """A tensor that is not a plain dense CPU tensor (sparse, quantized, nested, meta, a subclass...)."""
+
+
 class FormatMismatchError(WeightportError, ValueError):
     """A file whose bytes say one format and whose extension says another."""
 
@@ -205,6 +209,14 @@ class UnknownClassError(WeightportError, LookupError):
 
 class VerificationError(WeightportError, RuntimeError):
     """The loaded model's outputs differ from the source model's beyond the tolerance."""
+
+
+class ShardingError(WeightportError, ValueError):
+    """A sharded parameter whose placement a load cannot fill (e.g. ``Partial``), or whose shard disagrees."""
+
+
+class RankMismatchError(WeightportError, RuntimeError):
+    """The ranks of a distributed load saw different things (another file, another sha256)."""
 
 
 class UsageError(WeightportError, TypeError):

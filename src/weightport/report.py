@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
 from weightport.errors import ArchitectureMismatchError, ShapeMismatchError, StrictLoadError
 from weightport.keys import fold_keys, parent
@@ -95,7 +95,9 @@ class SourceInfo:
 
 @dataclass
 class LoadPlan:
-    """A dry run of a load: printable, comparable, JSON-serialisable; applying it loads the weights.
+    """A dry run of a load: printable, comparable, JSON-serialisable; ``weightport.apply`` carries it out.
+
+    A plan is data only: what carries it out (the tensors, fitted and cast) is kept by the loader.
 
     Attributes:
         source: Provenance of the checkpoint.
@@ -122,8 +124,6 @@ class LoadPlan:
     min_coverage: float | None = None
     notes: list[str] = field(default_factory=list)
     excluded: int = 0
-    # target key -> zero-argument callable producing the tensor to load (kept out of the JSON view)
-    _producers: dict[str, Callable[[], Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -310,28 +310,40 @@ def _group(title: str, groups: dict[str, list[str]]) -> list[str]:
     return [f"  {title}: {label} ({len(keys)} tensors)" for label, keys in groups.items()]
 
 
+#: How a load filled the module: ``copy`` into an existing module (``load_state_dict``), ``assign``
+#: (the fast path: a model built on the meta device, checkpoint tensors placed without a copy), or
+#: ``sharded`` (DTensor parameters, each rank reading its shards; ``LoadReport.distributed`` has the ranks).
+LoadPath = Literal["copy", "assign", "sharded"]
+
+
 @dataclass
 class LoadReport(LoadPlan):
     """What a load did: the plan it applied, plus how it went.
 
     Attributes:
         timings: Seconds per stage (``fetch``, ``read``, ``plan``, ``apply``, ``total``).
-        path: How the module was filled: ``copy`` (into an existing module), ``assign``
-            (fast path: tensors placed without a copy), or a fallback with its reason.
-        verification: The output comparison with the source architecture, when ``verify`` was asked.
+        path: How the module was filled: ``"copy"``, ``"assign"`` or ``"sharded"`` (see :data:`LoadPath`).
+        fallback_reason: Why the fast path was not taken when it was asked for (``path`` is then ``"copy"``).
+        verification: The output comparison with the source architecture, when ``verify`` was asked for.
+        distributed: For a sharded load, this rank's ``rank``, ``world_size``, ``bytes_read`` of the
+            ``bytes_total`` it loads, and how many tensors were made each way (``how``).
         init: For a model ``from_pretrained`` built: each init argument, its value and where it came
             from (``argument``, ``default``, ``config.json``, ``checkpoint hyper_parameters``).
     """
 
     timings: dict[str, float] = field(default_factory=dict)
-    path: str = "copy"
+    path: LoadPath = "copy"
+    fallback_reason: str | None = None
     verification: dict[str, Any] | None = None
+    distributed: dict[str, Any] | None = None
     init: dict[str, dict[str, Any]] | None = None
 
     @classmethod
-    def from_plan(cls, plan: LoadPlan, *, timings: dict[str, float], path: str) -> LoadReport:
-        fields = {k: v for k, v in plan.__dict__.items() if k != "_producers"}
-        return cls(**fields, timings=timings, path=path)
+    def from_plan(cls, plan: LoadPlan, *, timings: dict[str, float], path: LoadPath,
+                  fallback_reason: str | None = None) -> LoadReport:
+        """The report of a load that carried out ``plan``."""
+        planned = {f.name: getattr(plan, f.name) for f in fields(LoadPlan)}
+        return cls(**planned, timings=timings, path=path, fallback_reason=fallback_reason)
 
     def _title(self) -> str:
         return "report"
@@ -339,7 +351,8 @@ class LoadReport(LoadPlan):
     def _lines(self) -> list[str]:
         lines = super()._lines()
         total = self.timings.get("total")
-        lines.insert(1, f"  path: {self.path}" + (f"; {total:.2f}s" if total is not None else ""))
+        path = f"{self.path} (fast path unavailable: {self.fallback_reason})" if self.fallback_reason else self.path
+        lines.insert(1, f"  path: {path}" + (f"; {total:.2f}s" if total is not None else ""))
         if self.init:
             lines.insert(2, "  init: " + ", ".join(f"{k}={v['value']!r} ({v['from']})" for k, v in self.init.items()))
         if self.verification is not None:
@@ -352,8 +365,12 @@ class LoadReport(LoadPlan):
         out = super().to_dict()
         out["timings"] = {k: round(v, 6) for k, v in self.timings.items()}
         out["path"] = self.path
+        if self.fallback_reason is not None:
+            out["fallback_reason"] = self.fallback_reason
         if self.verification is not None:
             out["verification"] = self.verification
+        if self.distributed is not None:
+            out["distributed"] = self.distributed
         if self.init is not None:
             out["init"] = self.init
         return out

@@ -67,7 +67,13 @@ def test_offline_load_of_a_cached_url_opens_no_socket(file_server, monkeypatch):
 
 
 @pytest.mark.parametrize("missing", ["https://weights.example.invalid/none.pth"])
-def test_offline_miss_fails_fast(monkeypatch, missing):
+def test_offline_miss_fails_without_trying_the_network(monkeypatch, missing):
+    import socket
+
+    def no_lookup(*args, **kwargs):
+        raise AssertionError("an offline load looked a host up")
+
     monkeypatch.setenv("WEIGHTPORT_OFFLINE", "1")
+    monkeypatch.setattr(socket, "getaddrinfo", no_lookup)
     with pytest.raises(weightport.errors.OfflineCacheMissError, match="none.pth"):
         weightport.load_weights(TinyNet(), missing)

@@ -51,7 +51,9 @@ class Result:
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120) -> Result:
     """Run ``python -m weightport.cli ARGS`` in a fresh process (the environment the test set, plus ``env``)."""
     full_env = {k: v for k, v in os.environ.items() if k != "WEIGHTPORT_DEBUG"}
-    path = os.pathsep.join([str(SRC), str(REPO), str(REPO / "benchmarks")])
+    # The inherited PYTHONPATH keeps the network guard (tests/helpers/netguard_site) in the child.
+    parts = [str(SRC), str(REPO), str(REPO / "benchmarks"), os.environ.get("PYTHONPATH")]
+    path = os.pathsep.join(p for p in parts if p)
     full_env.update(PYTHONPATH=path, OMP_NUM_THREADS="1", **(env or {}))
     proc = subprocess.run([sys.executable, "-m", "weightport.cli", *args], capture_output=True, text=True,
                           cwd=cwd, env=full_env, timeout=timeout)

@@ -39,6 +39,13 @@ def spawn(uri: str, cache: Path, *extra: str) -> subprocess.Popen:
     )
 
 
+def _parts(entry: Path) -> list[Path]:
+    try:
+        return [p for p in entry.parent.glob(".big.pth.*.part") if p.exists()]
+    except FileNotFoundError:
+        return []
+
+
 @pytest.mark.ddp
 def test_many_processes_make_exactly_one_download(file_server, tmp_path):
     url = file_server.add("/big.pth", BODY, delay=0.1)  # ~0.8 s in flight, so the processes overlap
@@ -57,10 +64,10 @@ def test_killed_download_leaves_no_final_file_and_next_run_cleans_up(file_server
     cache = tmp_path / "cache"
     proc = spawn(url, cache)
     entry = url_entry(url, cache)
-    deadline = time.time() + 20
-    while not list(entry.parent.glob(".big.pth.*.part")) and time.time() < deadline:
+    deadline = time.monotonic() + 60  # a deadline, not a sleep: waits only as long as a loaded machine needs
+    while time.monotonic() < deadline and not any(p.stat().st_size for p in _parts(entry)):
         time.sleep(0.05)
-    time.sleep(0.2)  # let some bytes land in the temp file
+    assert any(p.stat().st_size for p in _parts(entry)), "the download never started writing its temp file"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert list(entry.parent.glob(".big.pth.*.part")), "the killed process should have left a temp file"

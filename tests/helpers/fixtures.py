@@ -35,6 +35,7 @@ def isolated_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WEIGHTPORT_CACHE", str(tmp_path / "wp-cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    for var in ("WEIGHTPORT_OFFLINE", "HF_HUB_OFFLINE", "WEIGHTPORT_MIRROR", "WEIGHTPORT_LOCKFILE", "HF_HUB_CACHE"):
+    for var in ("WEIGHTPORT_OFFLINE", "HF_HUB_OFFLINE", "WEIGHTPORT_MIRROR", "WEIGHTPORT_LOCKFILE", "HF_HUB_CACHE",
+                "HUGGINGFACE_HUB_CACHE"):
         monkeypatch.delenv(var, raising=False)
     return tmp_path / "wp-cache"

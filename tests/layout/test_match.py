@@ -44,8 +44,8 @@ def test_unmatched_keys_are_left_alone():
     assert "extra.weight" not in pairs(out)
 
 
-def test_many_keys_stay_fast():
-    # 5,000 tensors: the suffix index keeps this linear (runs in well under a second).
+def test_five_thousand_keys_all_match_under_a_wrapper_prefix():
+    # How long this takes is measured by the planning benchmark, not asserted here.
     source = [f"blocks.{i}.layer{j}.weight" for i in range(1000) for j in range(5)]
     target = ["model." + k for k in source]
     assert len(match_keys(["module." + k for k in source], target)) == 5000

@@ -40,7 +40,7 @@ def both_paths(path, family, arch, kwargs, **load):
 
 
 @pytest.mark.parametrize("family,arch,kwargs", CASES, ids=[c[1] for c in CASES])
-def test_fast_and_slow_paths_are_identical_with_a_reinitialised_head(tmp_path, family, arch, kwargs):
+def test_fast_and_slow_paths_load_identical_weights_with_a_reinitialised_head(tmp_path, family, arch, kwargs):
     torch.manual_seed(0)
     source = Holder(family, arch, **kwargs).net
     randomize_bn(source)
@@ -55,9 +55,13 @@ def test_fast_and_slow_paths_are_identical_with_a_reinitialised_head(tmp_path, f
         assert torch.equal(sf[key], ss[key]), key
         assert sf[key].dtype == ss[key].dtype
     assert not any(t.is_meta for t in list(fast.parameters()) + list(fast.buffers()))
+    # The weights are bit-identical; the outputs are equal up to rounding only. The fast path's
+    # tensors live in the file's pages, the slow path's in fresh allocations, and CPU kernels may
+    # take another (equally correct) code path on data at another memory alignment: bit-equal
+    # outputs are not guaranteed on every CPU or thread count (measured: 6e-7 on one AMD EPYC).
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        assert torch.equal(fast(x), slow(x))
+        torch.testing.assert_close(fast(x), slow(x), rtol=1e-5, atol=1e-5)
 
 
 def test_fast_path_trains(tmp_path):
@@ -101,7 +105,8 @@ class Positions(nn.Module):
 def test_non_persistent_buffers_fall_back_to_the_slow_path_and_say_so(tmp_path):
     path = save(nn.Linear(4, 4).state_dict(), tmp_path / "fc.pt")
     model = WithBuffer.from_pretrained(path, into="fc")
-    assert "fast path unavailable" in model.weightport_report.path and "grid" in model.weightport_report.path
+    report = model.weightport_report
+    assert report.path == "copy" and "grid" in report.fallback_reason
     assert torch.equal(model.grid, torch.arange(4.0))
     assert "path: copy (fast path unavailable" in str(model.weightport_report)
 
@@ -124,7 +129,7 @@ class Tied(PretrainedMixin, nn.Module):
 def test_tied_parameters_fall_back_and_stay_tied(tmp_path):
     path = save({"a.weight": torch.ones(4, 4), "b.weight": torch.ones(4, 4)}, tmp_path / "t.pt")
     model = Tied.from_pretrained(path)
-    assert "tied parameters" in model.weightport_report.path
+    assert model.weightport_report.path == "copy" and "tied parameters" in model.weightport_report.fallback_reason
     assert model.a.weight is model.b.weight and torch.equal(model.a.weight, torch.ones(4, 4))
 
 
@@ -144,7 +149,7 @@ class Custom(PretrainedMixin, nn.Module):
 def test_uncovered_weights_without_an_init_fall_back(tmp_path):
     path = save(nn.Linear(3, 3).state_dict(), tmp_path / "fc.pt")
     model = Custom.from_pretrained(path, into="fc", strict=False)
-    assert "no reset_parameters" in model.weightport_report.path
+    assert model.weightport_report.path == "copy" and "no reset_parameters" in model.weightport_report.fallback_reason
     assert torch.equal(model.extra.scale, torch.ones(3))
     assert model.weightport_report.missing == ["extra.scale"]
 
@@ -158,7 +163,7 @@ def test_constructor_that_needs_real_tensors_falls_back(tmp_path):
 
     path = save(nn.Linear(2, 2).state_dict(), tmp_path / "fc.pt")
     model = NeedsValues.from_pretrained(path, into="fc")
-    assert "meta device" in model.weightport_report.path
+    assert model.weightport_report.path == "copy" and "meta device" in model.weightport_report.fallback_reason
 
 
 class WithMetric(PretrainedMixin, nn.Module):
@@ -175,6 +180,7 @@ class WithMetric(PretrainedMixin, nn.Module):
 def test_tensor_attributes_outside_buffers_fall_back_and_work(tmp_path):
     path = save(nn.Linear(4, 3).state_dict(), tmp_path / "fc.pt")
     model = WithMetric.from_pretrained(path, into="fc")
-    assert "outside its parameters and buffers" in model.weightport_report.path
+    report = model.weightport_report
+    assert report.path == "copy" and "outside its parameters and buffers" in report.fallback_reason
     model.accuracy.update(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1]))
     assert abs(float(model.accuracy.compute()) - 2 / 3) < 1e-6

@@ -19,6 +19,9 @@ class ReadOptions:
         max_expansion: Refuse a tensor whose logical size is more than this many times the bytes
             its storage holds (a stride-0 "expanded" tensor that would blow up on the first copy).
         max_header_bytes: Refuse a safetensors header, or a pickle's object stream, larger than this.
+        max_depth: Refuse a pickled object whose containers nest deeper than this.
+        max_objects: Refuse a pickled object that a walk following every reference would expand
+            past this many objects (shared references multiply: a 2 kB memo bomb is 2**40 paths).
         stub_unknown_classes: Keep objects of classes outside the allowlist (found in hyper-parameters
             and other non-weight entries) as inert :class:`~weightport.formats.safety.UnresolvedObject`
             placeholders instead of refusing the file. Nothing is imported or run either way.
@@ -29,6 +32,8 @@ class ReadOptions:
     max_tensor_bytes: int = 1 << 40
     max_expansion: float = 64.0
     max_header_bytes: int = 100 << 20
+    max_depth: int = 100
+    max_objects: int = 5_000_000
     stub_unknown_classes: bool = True
 
 

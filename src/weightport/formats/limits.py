@@ -12,43 +12,58 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from weightport.errors import CorruptCheckpointError, ResourceLimitError
+from weightport.errors import CorruptCheckpointError, ResourceLimitError, UnsupportedTensorError
 from weightport.formats.base import ReadOptions
+from weightport.formats.walk import walk
 
 #: Expanded tensors smaller than this are never refused (small broadcast buffers are legitimate).
 EXPANSION_FLOOR_BYTES = 1 << 20
 
 
-def iter_tensors(obj: Any, path: str = "", *, _depth: int = 0) -> Iterator[tuple[str, Any]]:
-    """Yield ``(dotted path, tensor)`` for every tensor inside nested dicts, lists and tuples."""
+def iter_tensors(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield ``(dotted path, tensor)`` for every tensor anywhere inside ``obj``: at any depth, inside
+    dicts, lists, tuples, sets, namespaces and placeholders (:func:`weightport.formats.walk.walk`)."""
     import torch
 
-    if isinstance(obj, torch.Tensor):
-        yield path, obj
-        return
-    if _depth > 200:
-        return
-    if isinstance(obj, dict):
-        items: Any = obj.items()
-    elif isinstance(obj, (list, tuple)):
-        items = enumerate(obj)
-    else:
-        return
-    for key, value in items:
-        yield from iter_tensors(value, f"{path}.{key}" if path else str(key), _depth=_depth + 1)
+    for where, value in walk(obj, path):
+        if isinstance(value, torch.Tensor):
+            yield where, value
+
+
+def _kind(tensor: Any) -> str | None:
+    """What makes a tensor other than a plain dense strided CPU tensor, or ``None``."""
+    import torch
+
+    if not isinstance(tensor, torch.Tensor):  # a stand-in with the tensor protocol (unit tests)
+        return None
+    if type(tensor) not in (torch.Tensor, torch.nn.Parameter):
+        return f"a {type(tensor).__name__} tensor subclass"
+    if tensor.layout != torch.strided:
+        return f"a {str(tensor.layout).removeprefix('torch.')} tensor"
+    if tensor.is_quantized:
+        return "a quantized tensor"
+    if tensor.is_nested:
+        return "a nested tensor"
+    if tensor.device.type != "cpu":
+        return f"a tensor on {tensor.device.type}"
+    return None
 
 
 def check_tensor(file: Path, key: str, tensor: Any, options: ReadOptions) -> None:
     """Refuse one tensor whose logical size is over budget or far beyond its storage.
 
     Raises:
+        UnsupportedTensorError: Not a plain dense strided CPU tensor (sparse, quantized, nested, meta...).
         ResourceLimitError: Naming the file, the key, the logical and the stored bytes.
         CorruptCheckpointError: The view reaches past the end of its storage.
     """
-    import torch
-
-    if tensor.layout != torch.strided:
-        return  # sparse layouts are checked by torch's own invariants on load
+    kind = _kind(tensor)
+    if kind is not None:
+        raise UnsupportedTensorError(
+            f"{file}: {key!r} is {kind}, not a plain dense CPU tensor; expected dense tensors",
+            hint="convert it where it was made (t.to_dense(), t.dequantize(), t.cpu()) and save a state dict, "
+            "ideally as safetensors",
+        )
     logical = tensor.numel() * tensor.element_size()
     if logical > options.max_tensor_bytes:
         raise ResourceLimitError(

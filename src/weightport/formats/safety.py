@@ -1,17 +1,28 @@
 """Which pickle globals a checkpoint may use, and inert placeholders for the ones it may not.
 
-Safety rests on three rules, in this order:
+Every pickle goes through torch's ``weights_only`` unpickler; weightport never calls an
+unrestricted ``pickle.load`` / ``torch.load(weights_only=False)``, and never retries one. Which
+globals a pickle may name is decided in one place, :func:`decide` (the rule, in order):
 
-1. Every pickle goes through torch's ``weights_only`` unpickler; weightport never calls an
-   unrestricted ``pickle.load`` / ``torch.load(weights_only=False)``, and never retries one.
-2. Beyond torch's own allowlist, only the small documented :data:`ALLOWLIST` (plain value classes:
-   ``argparse.Namespace``, numpy scalars and dtypes) and the classes a user names in
-   ``ReadOptions.allow_globals`` are resolved to real objects.
-3. Any other class-like global becomes an :class:`UnresolvedObject` subclass registered under its
-   name with ``torch.serialization.safe_globals([(stub, "module.Name")])``: the module is never
-   imported, nothing of it runs; the placeholder only records its constructor arguments and state.
-   Function-like names and names from modules that only serve to run code are refused outright
-   (:data:`DENIED_MODULES`), since no honest checkpoint needs them.
+1. **Refused**: names in :data:`REFUSED_TORCH` — the part of torch's own allowlist that builds
+   something other than a plain dense CPU tensor (sparse, quantized, nested, meta, device-side,
+   wrapper subclasses, tensors with Python attributes) or allocates memory from an argument the
+   file chooses (``builtins.bytearray(n)``, ``torch.FloatTensor(n)``, ``torch.Tensor(n)``). torch
+   itself resolves its allowlist before any placeholder could stand in, so these are refused by
+   name, before torch sees the file. Of the builtins only ``set`` and ``complex`` remain (torch's
+   own; both are built from values the file already holds); every other builtin is refused by
+   rule 5.
+2. **torch**: the rest of torch's default allowlist (tensor rebuild functions, storage classes,
+   dtypes, ``torch.Size``, ``collections.OrderedDict``, ``_codecs.encode``) and anything the user
+   registered with ``torch.serialization.add_safe_globals`` themselves.
+3. **allowlisted**: the small documented :data:`ALLOWLIST` (``argparse.Namespace``, numpy scalars
+   and dtypes, the latter wrapped so that only small numeric ones can be built).
+4. **user**: the classes a user names in ``ReadOptions.allow_globals``.
+5. **refused**: function-like names and names from modules that only serve to run code
+   (:data:`DENIED_MODULES`, which includes ``builtins``).
+6. **placeholder**: any other class-like global becomes an :class:`UnresolvedObject` subclass
+   registered under its name: the module is never imported, nothing of it runs; the placeholder only
+   records its constructor arguments and state (or, with ``stub_unknown_classes=False``, refused).
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ import importlib
 import re
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from weightport.errors import MissingDependencyError, UnsafeCheckpointError
@@ -35,17 +47,73 @@ DENIED_MODULES: frozenset[str] = frozenset(
 )
 
 
-def _numpy_scalar() -> Any:
+#: numpy dtype kinds a pickled numpy scalar or dtype may have: bool, integers, floats, complex,
+#: datetimes. Void, bytes, string and object dtypes can declare any size (``V536870912``) or hold
+#: references, and no hyper-parameter needs them.
+NUMPY_KINDS = frozenset("biufcmM")
+_NUMPY_MAX_ITEMSIZE = 32
+
+
+class RefusedInLoad(UnsafeCheckpointError):
+    """Raised inside ``torch.load`` by a bounded stand-in; the reader re-raises it naming the file."""
+
+
+def _refuse_numpy(what: str) -> RefusedInLoad:
+    return RefusedInLoad(
+        f"the pickle builds a numpy {what}; only small numeric numpy scalars and dtypes are read",
+        hint="store hyper-parameters as plain numbers, or convert the file in a sandbox",
+    )
+
+
+def _checked_dtype(dtype: Any) -> Any:
     import numpy
 
-    core = getattr(numpy, "_core", None) or numpy.core
-    return core.multiarray.scalar
+    if (
+        not isinstance(dtype, numpy.dtype)
+        or dtype.kind not in NUMPY_KINDS
+        or dtype.itemsize > _NUMPY_MAX_ITEMSIZE
+        or dtype.fields is not None
+        or dtype.subdtype is not None
+    ):
+        raise _refuse_numpy(f"dtype {getattr(dtype, 'str', type(dtype).__name__)!s}")
+    return dtype
+
+
+class _BoundedDtype:
+    """Stands for ``numpy.dtype`` in a load: builds only small numeric dtypes."""
+
+    def __call__(self, *args: Any) -> Any:
+        import numpy
+
+        if not args or not isinstance(args[0], str) or len(args[0]) > 8:
+            raise _refuse_numpy(f"dtype from {args[0]!r:.40}" if args else "dtype from nothing")
+        return _checked_dtype(numpy.dtype(*args[:3]))
+
+
+class _BoundedScalar:
+    """Stands for numpy's ``scalar`` in a load: its bytes must be exactly one element of a small
+    numeric dtype (a forged dtype could otherwise make numpy allocate whatever it declares)."""
+
+    def __call__(self, dtype: Any, data: Any = None, *rest: Any) -> Any:
+        import numpy
+
+        _checked_dtype(dtype)
+        if rest or not isinstance(data, bytes) or len(data) != dtype.itemsize:
+            raise _refuse_numpy(f"scalar of {dtype.str} from {len(data) if isinstance(data, bytes) else 'no'} bytes")
+        core = getattr(numpy, "_core", None) or numpy.core
+        return core.multiarray.scalar(dtype, data)
+
+
+def _numpy_scalar() -> Any:
+    return _BOUNDED_SCALAR
 
 
 def _numpy_dtype() -> Any:
-    import numpy
+    return _BOUNDED_DTYPE
 
-    return numpy.dtype
+
+_BOUNDED_SCALAR = _BoundedScalar()
+_BOUNDED_DTYPE = _BoundedDtype()
 
 
 def _namespace() -> Any:
@@ -62,6 +130,35 @@ ALLOWLIST: dict[str, Callable[[], Any]] = {
     "numpy._core.multiarray.scalar": _numpy_scalar,
     "numpy.dtype": _numpy_dtype,
 }
+
+#: Names in torch's own weights_only allowlist that weightport refuses (rule 1 of :func:`decide`),
+#: with what each would build. Tensor classes (``torch.FloatTensor``...) are matched by
+#: :data:`_TENSOR_CLASS`.
+REFUSED_TORCH: dict[str, str] = {
+    "builtins.bytearray": "a bytearray (bytearray(n) allocates n bytes the file never stores)",
+    "torch._utils._rebuild_sparse_tensor": "a sparse tensor",
+    "torch.serialization._get_layout": "a sparse tensor layout",
+    "torch._utils._rebuild_qtensor": "a quantized tensor",
+    "torch._utils._rebuild_nested_tensor": "a nested tensor",
+    "torch._utils._rebuild_meta_tensor_no_storage": "a meta tensor (no data)",
+    "torch._utils._rebuild_wrapper_subclass": "a tensor subclass",
+    "torch._utils._rebuild_device_tensor_from_cpu_tensor": "a tensor on another device",
+    "torch._utils._rebuild_device_tensor_from_numpy": "a tensor from a numpy array",
+    "torch._tensor._rebuild_from_type_v2": "a tensor subclass or a tensor with Python attributes",
+    "torch._utils._rebuild_parameter_with_state": "a parameter with Python attributes",
+    "torch.per_tensor_affine": "a quantized tensor",
+    "torch.per_tensor_symmetric": "a quantized tensor",
+    "torch.per_channel_affine": "a quantized tensor",
+    "torch.per_channel_symmetric": "a quantized tensor",
+    "torch.per_channel_affine_float_qparams": "a quantized tensor",
+}
+#: Legacy tensor classes: calling one with an integer allocates that many elements.
+_TENSOR_CLASS = re.compile(r"^torch\.(cuda\.)?(sparse\.)?[A-Za-z0-9]*Tensor$")
+_TENSOR_KINDS = frozenset(
+    {"a sparse tensor", "a sparse tensor layout", "a quantized tensor", "a nested tensor", "a meta tensor (no data)",
+     "a tensor subclass", "a tensor on another device", "a tensor from a numpy array",
+     "a tensor subclass or a tensor with Python attributes", "a parameter with Python attributes"}
+)
 
 _NUMPY_DTYPE_CLASS = re.compile(r"^numpy\.dtypes\.[A-Za-z0-9]+DType$")
 # Serialises loads: torch's safe-globals set is process-wide, and two loads adding and removing
@@ -127,6 +224,42 @@ def torch_safe_names() -> set[str]:
     from torch import _weights_only_unpickler as wou
 
     return set(wou._get_allowed_globals()) | set(wou._get_user_allowed_globals())
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What :func:`decide` made of one global.
+
+    Attributes:
+        kind: ``"torch"`` (torch resolves it), ``"allowlisted"``, ``"user"`` (``allow_globals``),
+            ``"placeholder"``, ``"refused"`` (unsafe) or ``"tensor-kind"`` (not a plain dense tensor).
+        entries: ``(object, name)`` pairs to scope into the load.
+        reason: For the refused kinds, what the global would build.
+    """
+
+    kind: str
+    entries: tuple[tuple[Any, str], ...] = ()
+    reason: str = ""
+
+
+def decide(name: str, *, allow_globals: tuple[str, ...] = (), stub_unknown_classes: bool = True) -> Decision:
+    """The one rule for which globals a pickle may name (see the module docstring for the order)."""
+    refused = REFUSED_TORCH.get(name, "")
+    if not refused and _TENSOR_CLASS.match(name):
+        refused = "a legacy tensor class (calling it allocates)"
+    if refused:
+        return Decision("tensor-kind" if refused in _TENSOR_KINDS else "refused", reason=refused)
+    if entries := allowlisted_entries(name):
+        return Decision("allowlisted", tuple(entries))
+    if name in torch_safe_names():
+        return Decision("torch")
+    if name in allow_globals:
+        return Decision("user", ((resolve_user_global(name), name),))
+    if is_function_like(name):
+        return Decision("refused", reason="a function or a name from a module that runs code")
+    if not stub_unknown_classes:
+        return Decision("refused", reason="a class outside the allowlist (stub_unknown_classes=False)")
+    return Decision("placeholder", ((make_stub(name), name),))
 
 
 def allowlisted_entries(name: str) -> list[tuple[Any, str]]:
@@ -197,37 +330,21 @@ def scoped_safe_globals(extras: list[tuple[Any, str]]) -> Iterator[None]:
             yield
 
 
-def find_unresolved(obj: Any, path: str = "", *, _depth: int = 0) -> Iterator[tuple[str, UnresolvedObject]]:
-    """Yield ``(path, placeholder)`` for every :class:`UnresolvedObject` inside ``obj``."""
-    if _depth > 200:
-        return
-    if isinstance(obj, UnresolvedObject):
-        yield path, obj
-        children: Any = {"args": obj.args, "kwargs": obj.kwargs, "state": obj.state}
-    elif isinstance(obj, dict):
-        children = obj
-    elif isinstance(obj, (list, tuple, set, frozenset)):
-        children = dict(enumerate(obj))
-    elif type(obj).__module__ == "argparse" and hasattr(obj, "__dict__"):
-        children = vars(obj)
-    else:
-        return
-    for key, value in list(children.items()):
-        yield from find_unresolved(value, f"{path}.{key}" if path else str(key), _depth=_depth + 1)
+def find_unresolved(obj: Any, path: str = "") -> Iterator[tuple[str, UnresolvedObject]]:
+    """Yield ``(path, placeholder)`` for every :class:`UnresolvedObject` inside ``obj`` (each once)."""
+    from weightport.formats.walk import walk
+
+    seen: set[int] = set()
+    for where, value in walk(obj, path):
+        if isinstance(value, UnresolvedObject) and id(value) not in seen:
+            seen.add(id(value))
+            yield where, value
 
 
-def holds_tensor(obj: Any, *, _depth: int = 0) -> bool:
+def holds_tensor(obj: Any) -> bool:
     """True when a tensor is reachable from ``obj`` through containers and placeholders."""
     import torch
 
-    if isinstance(obj, torch.Tensor):
-        return True
-    if _depth > 200:
-        return False
-    if isinstance(obj, UnresolvedObject):
-        return holds_tensor((obj.args, obj.kwargs, obj.state), _depth=_depth + 1)
-    if isinstance(obj, dict):
-        return any(holds_tensor(v, _depth=_depth + 1) for v in obj.values())
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return any(holds_tensor(v, _depth=_depth + 1) for v in obj)
-    return False
+    from weightport.formats.walk import walk
+
+    return any(isinstance(value, torch.Tensor) for _, value in walk(obj))

@@ -15,12 +15,14 @@ Order of work, so that a bad file is refused before anything is built from it:
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import pickle
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from weightport.errors import (
     CorruptCheckpointError,
@@ -28,6 +30,7 @@ from weightport.errors import (
     ResourceLimitError,
     UnsafeCheckpointError,
     UnsupportedFormatError,
+    UnsupportedTensorError,
     WeightportError,
     _listing,
 )
@@ -35,6 +38,7 @@ from weightport.formats import lightning, safety
 from weightport.formats.base import RawCheckpoint, ReadOptions
 from weightport.formats.limits import check_tensors
 from weightport.formats.pickle_scan import PickleScan, StorageDecl, scan_pickle
+from weightport.formats.walk import Structure, check_structure, walk
 
 logger = logging.getLogger("weightport")
 
@@ -122,7 +126,8 @@ class _Bounded(io.RawIOBase):
 
 
 def _open_zip(path: Path, options: ReadOptions) -> tuple[bytes, dict[str, int]]:
-    """Return ``data.pkl``'s bytes and ``{storage key: record bytes}``."""
+    """Return ``data.pkl``'s bytes and ``{storage key: record bytes}``, after checking every member
+    the way torch will map it (:func:`_check_members`)."""
     try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
@@ -133,6 +138,7 @@ def _open_zip(path: Path, options: ReadOptions) -> tuple[bytes, dict[str, int]]:
                     "expected a torch.save archive",
                     hint="the file may be another kind of zip; weightport reads torch.save, safetensors, .ckpt, .npz",
                 )
+            _check_members(path, archive, infos)
             if pkl[0].file_size > options.max_header_bytes:
                 raise ResourceLimitError(
                     f"{path}: data.pkl is {pkl[0].file_size} bytes, above the {options.max_header_bytes}-byte limit",
@@ -149,6 +155,72 @@ def _open_zip(path: Path, options: ReadOptions) -> tuple[bytes, dict[str, int]]:
             f"{path}: damaged zip archive ({type(exc).__name__}: {exc}); the file looks truncated or altered",
             hint=_REDOWNLOAD,
         ) from exc
+
+
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # signature, version, flags, method, time, date, crc, sizes, n, m
+
+
+def _check_members(path: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse a member torch would read differently from what its bytes are.
+
+    torch maps storage records straight from the file (``mmap=True``: the bytes at the local
+    header's data offset). So every member must be stored (a deflated record would be read as
+    compressed bytes), not encrypted, named once, its local header must agree with the central
+    directory, and its bytes must lie inside the file without overlapping another member's.
+    """
+    names: set[str] = set()
+    spans: list[tuple[int, int, str]] = []
+    fp = cast(IO[bytes], archive.fp)
+    end = archive.start_dir
+    for info in infos:
+        name = info.filename
+        problem = None
+        error: type[WeightportError] = CorruptCheckpointError
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            error = UnsupportedFormatError
+        if name in names:
+            problem = "appears twice (readers disagree on which copy wins)"
+        elif info.compress_type != zipfile.ZIP_STORED:
+            problem = f"is compressed (method {info.compress_type}); torch.save stores members uncompressed"
+        elif info.flag_bits & 0x1:
+            problem = "is encrypted"
+        elif info.compress_size != info.file_size:
+            problem = f"declares {info.compress_size} stored bytes but {info.file_size} uncompressed"
+        names.add(name)
+        if problem is None:
+            start, problem = _member_data_start(fp, info, end)
+            if problem is None:
+                spans.append((info.header_offset, start + info.compress_size, name))
+        if problem is not None:
+            raise error(f"{path}: zip member {name!r} {problem}; expected a torch.save archive", hint=_ZIP_HINT)
+    spans.sort()
+    for (_, first_end, first), (second_start, _, second) in itertools.pairwise(spans):
+        if second_start < first_end:
+            raise CorruptCheckpointError(
+                f"{path}: zip members {first!r} and {second!r} overlap in the file; expected a torch.save archive",
+                hint=_ZIP_HINT,
+            )
+
+
+_ZIP_HINT = "re-save it with torch.save (or as safetensors); the archive was altered or written by another tool"
+
+
+def _member_data_start(fp: IO[bytes], info: zipfile.ZipInfo, end: int) -> tuple[int, str | None]:
+    """Where a member's bytes start, read from its local header as torch reads it."""
+    fp.seek(info.header_offset)
+    raw = fp.read(_LOCAL_HEADER.size)
+    if len(raw) != _LOCAL_HEADER.size or raw[:4] != b"PK\x03\x04":
+        return 0, f"has no local header at offset {info.header_offset}"
+    fields = _LOCAL_HEADER.unpack(raw)
+    method, n, m = fields[3], fields[9], fields[10]
+    local_name = fp.read(n)
+    encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+    if method != info.compress_type or local_name.decode(encoding, "replace") != info.filename:
+        return 0, "has a local header that disagrees with the central directory"
+    start = info.header_offset + _LOCAL_HEADER.size + n + m
+    if start + info.compress_size > end:
+        return 0, f"reaches past the end of the archive's data ({start + info.compress_size} > {end} bytes)"
+    return start, None
 
 
 def _top_level(name: str, member: str) -> bool:
@@ -168,31 +240,36 @@ def _merge(scans: list[PickleScan]) -> PickleScan:
 
 
 def _vet(path: Path, scan: PickleScan, options: ReadOptions) -> _Vetted:
-    """Decide every global before loading; refuse unsafe ones, broken or unsupported streams."""
-    torch_ok = safety.torch_safe_names()
+    """Decide every global before loading (:func:`safety.decide`); refuse unsafe ones, tensors that
+    are not plain dense CPU tensors, broken or unsupported streams."""
     vetted = _Vetted([], [], [])
     refused: list[str] = []
+    kinds: list[str] = []
     for name in scan.globals:
-        # Allowlisted names first even when torch already knows them: numpy.dtype needs its
-        # companion dtype classes scoped in too.
-        if entries := safety.allowlisted_entries(name):
-            vetted.extras += entries
+        decision = safety.decide(
+            name, allow_globals=tuple(options.allow_globals), stub_unknown_classes=options.stub_unknown_classes
+        )
+        vetted.extras += decision.entries
+        if decision.kind in ("allowlisted", "user"):
             vetted.allowed.append(name)
-        elif name in torch_ok:
-            continue
-        elif name in options.allow_globals:
-            vetted.extras.append((safety.resolve_user_global(name), name))
-            vetted.allowed.append(name)
-        elif safety.is_function_like(name) or not options.stub_unknown_classes:
-            refused.append(name)
-        else:
-            vetted.extras.append((safety.make_stub(name), name))
+        elif decision.kind == "placeholder":
             vetted.stubbed.append(name)
+        elif decision.kind == "refused":
+            refused.append(name if decision.reason.startswith("a function") else f"{name} ({decision.reason})")
+        elif decision.kind == "tensor-kind":
+            kinds.append(f"{name} ({decision.reason})")
     if refused:
         raise UnsafeCheckpointError(
             f"{path}: the pickle wants globals outside the safe allowlist: {_listing(refused)}; "
             "weightport never imports or calls them (loading this file the usual way could run code)",
             hint=f"use a safetensors copy of these weights; to read it anyway, {_CONVERT}",
+        )
+    if kinds:
+        raise UnsupportedTensorError(
+            f"{path}: the checkpoint holds tensors that are not plain dense CPU tensors: {_listing(kinds)}; "
+            "expected dense tensors",
+            hint="convert them where they were made (t.to_dense(), t.dequantize(), t.cpu(), plain tensors "
+            "without attributes) and save model.state_dict(), ideally as safetensors",
         )
     _refuse_broken(path, scan)
     return vetted
@@ -264,6 +341,8 @@ def _torch_load(path: Path, vetted: _Vetted, *, mmap: bool) -> Any:
         ) from exc
     except MemoryError as exc:
         raise ResourceLimitError(f"{path}: not enough memory to read the checkpoint", hint=_CONVERT) from exc
+    except safety.RefusedInLoad as exc:  # a bounded stand-in (numpy dtype/scalar) refused its arguments
+        raise UnsafeCheckpointError(f"{path}: {exc.message}", hint=exc.hint) from exc
     except WeightportError:
         raise
     # torch reports damage as RuntimeError, EOFError, ValueError, ...
@@ -274,7 +353,8 @@ def _torch_load(path: Path, vetted: _Vetted, *, mmap: bool) -> Any:
 
 
 def _finish(path: Path, obj: Any, fmt: str, vetted: _Vetted, options: ReadOptions) -> RawCheckpoint:
-    _check_placeholders(path, obj)
+    structure = check_structure(path, obj, options)  # first: every later walk is bounded after it
+    _check_placeholders(path, obj, structure)
     check_tensors(path, obj, options)
     metadata: dict[str, Any] = {}
     if vetted.stubbed:
@@ -289,14 +369,14 @@ def _finish(path: Path, obj: Any, fmt: str, vetted: _Vetted, options: ReadOption
     return RawCheckpoint(obj, fmt, path, [path], metadata)
 
 
-def _check_placeholders(path: Path, obj: Any) -> None:
+def _check_placeholders(path: Path, obj: Any, structure: Structure) -> None:
     if isinstance(obj, safety.UnresolvedObject):
         raise PickledModelError(
             f"{path}: the file holds a whole pickled object of class {obj.qualname}, not a state dict",
             hint=_CONVERT,
         )
     for where, stub in safety.find_unresolved(obj):
-        if safety.holds_tensor(stub):
+        if id(stub) in structure.holding_tensors:
             raise PickledModelError(
                 f"{path}: {where!r} is a pickled {stub.qualname} object holding tensors (a model object, "
                 "not a state dict)",
@@ -310,20 +390,16 @@ def _check_placeholders(path: Path, obj: Any) -> None:
         )
 
 
-def _placeholders_among_tensors(obj: Any, path: str = "", depth: int = 0) -> list[str]:
+def _placeholders_among_tensors(obj: Any) -> list[str]:
     """Placeholders sitting in a mapping that also holds tensors, i.e. inside a state dict."""
     import torch
 
-    if depth > 200 or not isinstance(obj, dict):
-        return []
-    values = list(obj.items())
     found: list[str] = []
-    if any(isinstance(v, torch.Tensor) for _, v in values):
-        found += [
-            f"{f'{path}.{k}' if path else k} ({v.qualname})"
-            for k, v in values
-            if isinstance(v, safety.UnresolvedObject)
-        ]
-    for key, value in values:
-        found += _placeholders_among_tensors(value, f"{path}.{key}" if path else str(key), depth + 1)
+    for where, value in walk(obj):
+        if isinstance(value, dict) and any(isinstance(v, torch.Tensor) for v in value.values()):
+            found += [
+                f"{f'{where}.{k}' if where else k} ({v.qualname})"
+                for k, v in value.items()
+                if isinstance(v, safety.UnresolvedObject)
+            ]
     return found

@@ -1,26 +1,20 @@
-"""The public functions: ``load_weights``, ``plan`` and ``read_state_dict``."""
+"""The public functions: ``plan``, ``apply``, ``load_weights``, ``build_and_load`` and ``read_state_dict``."""
 
 from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from weightport.errors import UsageError
 from weightport.loading.apply import apply_plan
-from weightport.loading.conversion import (
-    Conversion,
-    cached_fetch,
-    conversion_for,
-    options_for_converted,
-    store_conversion,
-)
-from weightport.loading.fast import FastPathUnavailable, apply_fast, build_on_meta
 from weightport.loading.options import LoadOptions
-from weightport.loading.planner import build_plan
-from weightport.loading.source_io import FetchedSource, OpenedSource, fetch_source, open_source, read_source
-from weightport.loading.state import load_state
+from weightport.loading.planner import Planned, Production, build_plan
+from weightport.loading.runner import run_load
+from weightport.loading.source_io import fetch_source, open_source
 from weightport.loading.trained import warn_replaced
 from weightport.registry.resolve import SourceLike
 from weightport.report import LoadPlan, LoadReport
@@ -32,6 +26,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger("weightport")
 
 M = TypeVar("M", bound="nn.Module")
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """What carries out a plan made by :func:`plan`, kept beside it (the plan itself is data)."""
+
+    plan: weakref.ref[LoadPlan]
+    producers: dict[str, Production]
+    options: LoadOptions
+    layout: dict[str, tuple[tuple[int, ...], str]]  # the planned module's keys -> (shape, dtype)
+
+
+#: Plans made in this process that :func:`apply` can carry out, by ``id(plan)``; an entry goes with its plan.
+_PENDING: dict[int, _Pending] = {}
 
 
 def plan(module: nn.Module, source: SourceLike, *, options: LoadOptions | Mapping[str, Any] | None = None,
@@ -46,10 +54,51 @@ def plan(module: nn.Module, source: SourceLike, *, options: LoadOptions | Mappin
             ``exclude``, ``reinit``, ...).
 
     Returns:
-        The plan: print it, assert on it, ``to_dict()`` it; ``plan.ok`` says whether a load would succeed.
+        The plan: print it, assert on it, ``to_dict()`` it; ``plan.ok`` says whether a load would succeed;
+        :func:`apply` carries it out.
     """
     opts = LoadOptions.build(options, **kwargs)
-    return build_plan(module, open_source(source, opts), opts)
+    planned = build_plan(module, open_source(source, opts), opts)
+    _remember(planned, module, opts)
+    return planned.plan
+
+
+def apply(plan: LoadPlan, module: nn.Module) -> LoadReport:
+    """Carry out a plan made by :func:`plan` on ``module`` (by copy), and report what was done.
+
+    ``module`` is the model the plan was made against, or one with exactly its keys, shapes and
+    dtypes. Nothing in ``module`` changes when the plan would fail.
+
+    Raises:
+        UsageError: The plan was not made by :func:`plan` in this process (a copy, or read back from
+            JSON), or ``module`` is laid out differently from the model it was made against.
+        ShapeMismatchError: The plan has tensors that do not fit (``plan.ok`` is false).
+        StrictLoadError: ``strict`` and the plan leaves model weights missing, or nothing matched.
+    """
+    pending = _PENDING.get(id(plan))
+    if pending is None or pending.plan() is not plan:
+        raise UsageError("this plan was not made by weightport.plan() in this process (a copy, or read from JSON)",
+                         hint="plan again with weightport.plan(module, source), or load with "
+                         "weightport.load_weights(module, source)")
+    if _layout(module) != pending.layout:
+        raise UsageError("the module is laid out differently (keys, shapes or dtypes) from the one the plan was "
+                         "made against", hint="plan against this module: weightport.plan(module, source)")
+    t0 = time.perf_counter()
+    apply_plan(module, Planned(plan, pending.producers), check_finite=pending.options.check_finite)
+    seconds = time.perf_counter() - t0
+    report = LoadReport.from_plan(plan, timings={"apply": seconds, "total": seconds}, path="copy")
+    logger.info("%s", report)
+    return report
+
+
+def _remember(planned: Planned, module: nn.Module, opts: LoadOptions) -> None:
+    key = id(planned.plan)
+    _PENDING[key] = _Pending(weakref.ref(planned.plan), planned.producers, opts, _layout(module))
+    weakref.finalize(planned.plan, _PENDING.pop, key, None)
+
+
+def _layout(module: nn.Module) -> dict[str, tuple[tuple[int, ...], str]]:
+    return {k: (tuple(v.shape), str(v.dtype)) for k, v in module.state_dict(keep_vars=True).items()}
 
 
 def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions | Mapping[str, Any] | None = None,
@@ -58,32 +107,23 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
 
     Takes the same options as :func:`plan`. Nothing in ``module`` changes when the load fails.
 
+    A module whose parameters are DTensors (sharded with FSDP2 ``fully_shard`` or tensor parallel,
+    on meta or materialised) is loaded by every rank together: the same plan on the global shapes,
+    each rank reading only its own shards from the memory-mapped file, one fetch per machine (see
+    :mod:`weightport.loading.sharded`). Every rank of the process group must call it.
+
     Raises:
         ShapeMismatchError: A tensor does not fit and no rule adapts or re-initialises it.
         StrictLoadError: ``strict`` and some model weights are not in the checkpoint, or nothing matched.
         WeightportError: Any other failure to resolve, fetch or read the source.
     """
+    from weightport.loading.sharded import holds_dtensors, load_sharded
+
     opts = LoadOptions.build(options, **kwargs)
-    t0 = time.perf_counter()
-    fs = fetch_source(source, opts)
-    prepared = _prepare(module, fs, opts)
-    the_plan = _plan(module, prepared)
-    opened, conversion = prepared.opened, prepared.conversion
-    t1 = time.perf_counter()
-    snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()} if opts.verify else None
-    apply_plan(module, the_plan, check_finite=opts.check_finite)
-    t2 = time.perf_counter()
-    report = LoadReport.from_plan(the_plan, path="copy",
-                                  timings={**opened.timings, "plan": t1 - t0 - sum(opened.timings.values()),
-                                           "apply": t2 - t1, "total": t2 - t0})
-    if opts.verify:
-        try:
-            report.verification = _verify(module, report, opened, opts)
-        except Exception:
-            load_state(module, snapshot or {})  # a failed verification leaves the module as it was
-            raise
-    _store(conversion, module, the_plan)
-    logger.info("%s", report)
+    if holds_dtensors(module):  # FSDP2 / tensor parallel: each rank reads only its shards
+        report = load_sharded(module, source, opts, lambda: fetch_source(source, opts))
+    else:
+        report = run_load(source, opts, module=module)[1]
     if not opts.reinit:
         warn_replaced(report, advice="build the model with the checkpoint's shapes to keep them, or pass "
                       "reinit=[...] to say it is on purpose")
@@ -99,97 +139,13 @@ def build_and_load(factory: Callable[[], M], source: SourceLike, *,
     The fast path builds the model on the meta device and assigns the checkpoint's tensors (no
     random initialisation, no second copy); what the checkpoint does not cover gets its module's
     normal initialisation. Models that cannot take it are built normally and loaded by copy; the
-    report's ``path`` says which ran and why. The RNG state is the same for re-initialisation on
-    both paths, so both give identical models. ``adjust`` may change the options once the model is
-    built (the mixin applies a LightningModule's ``strict_loading``).
+    report's ``path`` says which ran and ``fallback_reason`` why. The RNG state is the same for
+    re-initialisation on both paths, so both give identical models. ``adjust`` may change the options
+    once the model is built (the mixin applies a LightningModule's ``strict_loading``).
     """
-    import torch
-
-    opts = LoadOptions.build(options, **kwargs)
-    rng = torch.get_rng_state()
-
-    def restore_rng() -> None:
-        torch.set_rng_state(rng)
-
-    t0 = time.perf_counter()
-    fs = fetch_source(source, opts)
-    module: M | None = None
-    prepared: _Prepared | None = None
-    path = "copy"
-    if opts.fast:
-        try:
-            module = build_on_meta(factory)  # type: ignore[assignment]
-            if adjust is not None:
-                opts, adjust = adjust(module, opts), None  # type: ignore[arg-type]
-            prepared = _prepare(module, fs, opts)  # type: ignore[arg-type]
-            the_plan = _plan(module, prepared)  # type: ignore[arg-type]
-            t1 = time.perf_counter()
-            apply_fast(module, the_plan, check_finite=opts.check_finite, before_init=restore_rng)  # type: ignore[arg-type]
-            path = "assign"
-        except FastPathUnavailable as exc:
-            logger.info("weightport: fast path unavailable, building normally: %s", exc)
-            module, path = None, f"copy (fast path unavailable: {exc})"
-    if module is None:
-        module = factory()
-        if adjust is not None:
-            opts = adjust(module, opts)
-        # The meta build has the same keys and shapes: what was already read is planned again, not re-read.
-        prepared = prepared or _prepare(module, fs, opts)
-        the_plan = _plan(module, prepared)
-        t1 = time.perf_counter()
-        apply_plan(module, the_plan, check_finite=opts.check_finite, before_init=restore_rng)
-    assert prepared is not None  # for the type checker: both paths above prepared the source
-    opened, conversion = prepared.opened, prepared.conversion
-    t2 = time.perf_counter()
-    timings = {**opened.timings, "plan": t1 - t0 - sum(opened.timings.values()), "build_and_apply": t2 - t1,
-               "total": t2 - t0}
-    report = LoadReport.from_plan(the_plan, timings=timings, path=path)
-    if opts.verify:
-        report.verification = _verify(module, report, opened, opts)
-    _store(conversion, module, the_plan)
-    logger.info("%s", report)
-    return module, report
-
-
-@dataclass
-class _Prepared:
-    """A source read for one model layout: what to plan with, and where a conversion would go."""
-
-    opened: OpenedSource
-    plan_options: LoadOptions
-    conversion: Conversion | None  # a conversion to store after the load (None on a hit)
-    note: str | None = None
-
-
-def _prepare(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> _Prepared:
-    """Read the source, or its cached conversion for this model's layout."""
-    conversion = conversion_for(fs, module, opts)
-    if conversion is not None and conversion.hit:
-        opened = read_source(fs, opts, fetched=cached_fetch(fs, conversion))
-        return _Prepared(opened, options_for_converted(opts), None,
-                         f"read from the cached conversion {conversion.path}")
-    return _Prepared(read_source(fs, opts), opts, conversion)
-
-
-def _plan(module: nn.Module, prepared: _Prepared) -> LoadPlan:
-    the_plan = build_plan(module, prepared.opened, prepared.plan_options)
-    if prepared.note:
-        the_plan.notes.append(prepared.note)
-    return the_plan
-
-
-def _store(conversion: Conversion | None, module: nn.Module, the_plan: LoadPlan) -> None:
-    if conversion is not None:
-        stored = store_conversion(conversion, module, the_plan)
-        the_plan.notes.append(f"stored a cached conversion at {stored}")
-
-
-def _verify(module: nn.Module, report: LoadReport, opened: Any, opts: LoadOptions) -> dict[str, Any]:
-    from weightport.loading.equivalence import verify_load
-
-    result = verify_load(module, report, opened.source, opened.tensors, opts.verify,
-                         tolerance=opts.verify_tolerance, input_shape=opts.verify_input_shape)
-    return result.to_dict()
+    module, report = run_load(source, LoadOptions.build(options, **kwargs), factory=factory,
+                              adjust=adjust)  # type: ignore[arg-type]
+    return module, report  # type: ignore[return-value]  # the factory's own type
 
 
 def read_state_dict(source: SourceLike, *, options: LoadOptions | Mapping[str, Any] | None = None,

@@ -1,4 +1,4 @@
-"""Apply a :class:`LoadPlan` to a module: produce the tensors, check them, load, re-initialise."""
+"""Carry out a plan on a module (the copy path): produce the tensors, check them, load, re-initialise."""
 
 from __future__ import annotations
 
@@ -8,20 +8,21 @@ from typing import TYPE_CHECKING, Any
 from weightport.errors import NonFiniteWeightsError
 from weightport.keys import parent
 from weightport.loading.state import load_state
-from weightport.report import LoadPlan
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from weightport.loading.planner import Planned
 
-def produce_tensors(plan: LoadPlan, *, check_finite: bool = True) -> dict[str, Any]:
-    """Every tensor the plan loads, adapted and cast, keyed by target key.
+
+def produce_tensors(planned: Planned, *, check_finite: bool = True) -> dict[str, Any]:
+    """Every tensor the plan loads, fitted and cast, keyed by target key.
 
     Raises:
         NonFiniteWeightsError: A tensor holds NaN or infinite values and ``check_finite`` is set.
     """
-
-    tensors = {key: produce() for key, produce in plan._producers.items()}
+    plan = planned.plan
+    tensors = {key: produce() for key, produce in planned.producers.items()}
     if check_finite:
         bad = [k for k, t in tensors.items() if not all_finite(t)]
         if bad:
@@ -51,7 +52,7 @@ def all_finite(tensor: Any) -> bool:
     return bool(torch.isfinite(tensor).all())
 
 
-def apply_plan(module: nn.Module, plan: LoadPlan, *, check_finite: bool = True,
+def apply_plan(module: nn.Module, planned: Planned, *, check_finite: bool = True,
                before_init: Callable[[], None] | None = None) -> None:
     """Copy the plan's tensors into ``module`` and re-initialise what the plan names.
 
@@ -59,12 +60,13 @@ def apply_plan(module: nn.Module, plan: LoadPlan, *, check_finite: bool = True,
 
     Args:
         module: The module to load into.
-        plan: A plan made against ``module``.
+        planned: A plan made against ``module``, with its producers.
         check_finite: Refuse NaN/Inf weights.
         before_init: Called once before re-initialising (to set the RNG state).
     """
+    plan = planned.plan
     plan.check()
-    tensors = produce_tensors(plan, check_finite=check_finite)
+    tensors = produce_tensors(planned, check_finite=check_finite)
     load_state(module, tensors)
     if before_init is not None:
         before_init()

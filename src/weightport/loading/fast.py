@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from weightport.loading.apply import produce_tensors
 from weightport.loading.state import load_state
-from weightport.report import LoadPlan
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from weightport.loading.planner import Planned
 
 
 class FastPathUnavailable(Exception):
@@ -83,21 +84,21 @@ def _meta_attribute(sub: nn.Module) -> str | None:
     return None
 
 
-def apply_fast(module: nn.Module, plan: LoadPlan, *, check_finite: bool = True,
+def apply_fast(module: nn.Module, planned: Planned, *, check_finite: bool = True,
                before_init: Callable[[], None] | None = None) -> None:
     """Assign the plan's tensors to a meta-built ``module`` and initialise everything else.
 
     Args:
         module: A model built with :func:`build_on_meta`.
-        plan: The plan, made against ``module``.
+        planned: The plan, made against ``module``, with its producers.
         check_finite: Refuse NaN/Inf weights.
         before_init: Called once before the first initialisation (to set the RNG state).
 
     Raises:
         FastPathUnavailable: Something uncovered has no way to be initialised.
     """
-    plan.check()
-    tensors = produce_tensors(plan, check_finite=check_finite)
+    planned.plan.check()
+    tensors = produce_tensors(planned, check_finite=check_finite)
     _check_initialisable(module, set(tensors))
     load_state(module, tensors, assign=True)
     if before_init is not None:

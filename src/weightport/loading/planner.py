@@ -1,6 +1,8 @@
 """Build a :class:`LoadPlan`: which checkpoint tensor goes to which target key, and what is done to it.
 
-Stages, in order: rename rules (the source's registered layout, then the user's) → exact names →
+Stages, in order: rename rules (the source's registered layout, then the user's) → timm's own
+checkpoint filter for a timm model in the target, when names alone do not place the checkpoint and
+the filter's output fits exactly (:mod:`weightport.layout.timm_filters`) → exact names →
 the best submodule prefix → structural alignment of what is left (``match="auto"``) → selection
 (``include``/``exclude``) → per pair: re-initialise, adapt the shape, or report a mismatch → cast to
 the target dtype → missing / unexpected / coverage.
@@ -10,13 +12,12 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from weightport.errors import AmbiguousMappingError, DtypeError, InvalidOptionError
 from weightport.keys import matches_any
-from weightport.layout.fit.base import FitContext, fitters
+from weightport.layout.fit.base import FitContext, Fitter, fitters
 from weightport.layout.head import head_keys, rival_heads
 from weightport.layout.match import Match, match_keys
 from weightport.layout.rename import apply_rules, load_rules
@@ -49,19 +50,56 @@ class Renamed:
     ops: dict[str, list[str]]
 
 
-def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) -> LoadPlan:
+@dataclass(frozen=True)
+class Production:
+    """How one target tensor is made: the (lazy, memory-mapped) checkpoint tensor, the fitter that fits
+    it to the target's shape (if any), and the target's dtype. Calling it makes the whole tensor; a
+    sharded load (:mod:`weightport.loading.sharded`) reads only slices of ``tensor`` instead.
+    """
+
+    tensor: Any
+    dtype: Any
+    fitter: Fitter | None = None
+    ctx: FitContext | None = None
+
+    def __call__(self) -> Any:
+        return self.make(self.tensor, self.ctx)
+
+    def make(self, tensor: Any, ctx: FitContext | None) -> Any:
+        """This production applied to ``tensor`` (the checkpoint tensor or a slice of it), cast."""
+        value = tensor if self.fitter is None else self.fitter.adapt(tensor, ctx)  # type: ignore[arg-type]
+        return value if value.dtype == self.dtype else value.to(self.dtype)
+
+
+@dataclass
+class Planned:
+    """A plan and what carries it out, kept apart: the plan is data, the productions make its tensors.
+
+    Attributes:
+        plan: The plan (printable, comparable, JSON-serialisable; no callables in it).
+        producers: Target key → how its tensor is made (renamed, fitted and cast), one per record of
+            ``plan.loaded``; a sharded load cuts slices from them instead of calling them.
+    """
+
+    plan: LoadPlan
+    producers: dict[str, Production]
+
+
+def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) -> Planned:
     """Plan loading ``opened`` into ``module`` under ``options`` without touching the module."""
     target = dict(module.state_dict(keep_vars=True))
     _check_into(module, options.into)
     _check_reinit(module, list(target), options)
+    producers: dict[str, Production] = {}
     plan = LoadPlan(source=opened.info(), into=options.into, strict=options.strict, min_coverage=options.min_coverage)
     renamed = _renamed(opened, options, plan.notes)
+    heads = head_keys(module, list(target), into=options.into, reinit=options.reinit)
+    renamed = _ecosystem_converted(renamed, module, target, heads, options, plan.notes)
     matches = _match(renamed, target, options)
     plan.into = options.into or _common_into(matches)
     plan.notes.extend(opened.extracted.notes)
     if opened.extracted.dropped:
         plan.notes.append(f"ignored {len(opened.extracted.dropped)} non-weight entries (training state)")
-    heads = head_keys(module, list(target), into=options.into, reinit=options.reinit)
     explicit = set(heads) if options.reinit else set()
     first_conv = _first_conv_key(module, opened, matches)
     used_targets: set[str] = set()
@@ -79,8 +117,8 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             continue
         tensor, dest = renamed.tensors[m.source_key], target[m.target_key]
         roles = _roles(m.target_key, heads, first_conv)
-        producer, shape_ops = _fit_shape(tensor, dest, m, module, opened, options, roles)
-        if producer is None:
+        fit, shape_ops = _fit_shape(tensor, dest, m, module, opened, options, roles)
+        if fit is None:
             if "head" in roles:
                 _refuse_rival_heads(module, m.target_key, options)
                 plan.reinitialized.append(Reinit(m.target_key, _head_reason(tuple(tensor.shape), tuple(dest.shape)),
@@ -96,14 +134,14 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             ops=renamed.ops[m.source_key] + ([m.detail] if m.detail else []) + shape_ops + ([cast] if cast else []),
             confidence=m.confidence,
         ))
-        plan._producers[m.target_key] = _with_cast(producer, dest.dtype)
+        producers[m.target_key] = Production(tensor, dest.dtype, *fit)
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
     plan.excluded = excluded
     _missing(plan, module, target, used_targets, heads, explicit, options)
     plan.unexpected = [renamed.origin[k] for k in renamed.tensors if k not in used_sources]
     plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
-    return plan
+    return Planned(plan, producers)
 
 
 def _check_into(module: nn.Module, into: str | None) -> None:
@@ -191,6 +229,41 @@ def _apply_source_layout(name: str, tensors: dict[str, Any], origin: dict[str, s
     return out, new_origin, new_ops
 
 
+def _ecosystem_converted(renamed: Renamed, module: nn.Module, target: dict[str, Any], heads: set[str],
+                         options: LoadOptions, notes: list[str]) -> Renamed:
+    """The checkpoint converted by timm's own filter for a timm model in the target, when one maps it
+    exactly and names and prefixes alone do not place the whole checkpoint (``match="exact"``: never)."""
+    from weightport.layout.timm_filters import convert_with_timm_filter
+
+    if options.match == "exact" or not _needs_mapping(renamed, target, options):
+        return renamed
+    converted = convert_with_timm_filter(renamed.tensors, module, shape_may_differ=heads)
+    if converted is None:
+        return renamed
+    step = f"layout timm filter {converted.filter}"
+    tensors, origin, ops = {}, {}, {}
+    for key, value in converted.tensors.items():
+        source = converted.origin[key]
+        tensors[key] = value
+        origin[key] = renamed.origin.get(source, source)
+        ops[key] = renamed.ops.get(source, []) + [step if key in converted.traced else f"{step} (made by it)"]
+    for key in converted.leftover:  # dropped by the filter: stays visible as unexpected
+        internal = key if key not in tensors else f"{key}\0unused"
+        tensors[internal], origin[internal], ops[internal] = renamed.tensors[key], renamed.origin[key], renamed.ops[key]
+    notes.append(f"converted by timm's own checkpoint filter {converted.filter}"
+                 + (f" for {converted.into!r}" if converted.into else "") + f" ({len(converted.tensors)} tensors)")
+    return Renamed(tensors, origin, ops)
+
+
+def _needs_mapping(renamed: Renamed, target: dict[str, Any], options: LoadOptions) -> bool:
+    """Whether names and prefixes leave some of the checkpoint or the model unplaced."""
+    try:
+        found = match_keys(list(renamed.tensors), list(target), into=options.into)
+    except AmbiguousMappingError:  # no one placement: let a conversion try
+        return True
+    return len(found) < min(len(renamed.tensors), len(target))
+
+
 def _match(renamed: Renamed, target: dict[str, Any], options: LoadOptions) -> list[Match]:
     from weightport.layout.structural_match import align_leftovers
 
@@ -226,11 +299,13 @@ def _selected(source_key: str, target_key: str, options: LoadOptions) -> bool:
 
 
 def _fit_shape(tensor: torch.Tensor, dest: torch.Tensor, m: Match, module: nn.Module, opened: OpenedSource,
-               options: LoadOptions, roles: frozenset[str]) -> tuple[Callable[[], Any] | None, list[str]]:
-    """A producer of the tensor in the target's shape, and the fitter ops; ``None`` when nothing fits."""
+               options: LoadOptions, roles: frozenset[str],
+               ) -> tuple[tuple[Fitter, FitContext] | tuple[()] | None, list[str]]:
+    """The fitter (with its context) that fits the tensor to the target's shape (``()`` when the shapes
+    already agree), and the fitter ops; ``None`` when nothing fits."""
     target_shape = tuple(dest.shape)
     if tuple(tensor.shape) == target_shape:
-        return (lambda: tensor), []
+        return (), []
     ctx = FitContext(
         source_key=m.source_key, target_key=m.target_key, target_shape=target_shape, module=module,
         source=opened.source, roles=roles,
@@ -240,7 +315,7 @@ def _fit_shape(tensor: torch.Tensor, dest: torch.Tensor, m: Match, module: nn.Mo
         if not options.fitters.get(fitter.name, True):
             continue
         if fitter.applies(tensor, ctx):
-            return (lambda a=fitter: a.adapt(tensor, ctx)), [fitter.describe(tensor, ctx)]
+            return (fitter, ctx), [fitter.describe(tensor, ctx)]
     return None, []
 
 
@@ -253,6 +328,12 @@ def _cast_op(tensor: torch.Tensor, dest: torch.Tensor, key: str, options: LoadOp
         return None
     import torch
 
+    if tensor.dtype.is_complex and not dest.dtype.is_complex:
+        raise DtypeError(
+            f"checkpoint tensor {key!r} is {_dt(tensor)} but the model expects {_dt(dest)}: "
+            "the imaginary part would be dropped",
+            hint="exclude it with exclude=[...], or convert the checkpoint explicitly (t.real, t.abs())",
+        )
     numeric = tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool
     if dest.dtype.is_floating_point and not numeric:
         raise DtypeError(
@@ -281,14 +362,6 @@ def _lossy(src: Any, dst: Any) -> bool:
     return torch.finfo(dst).bits < torch.finfo(src).bits or (
         torch.finfo(dst).bits == torch.finfo(src).bits and src != dst
     )
-
-
-def _with_cast(producer: Callable[[], Any], dtype: Any) -> Callable[[], Any]:
-    def produce() -> Any:
-        value = producer()
-        return value if value.dtype == dtype else value.to(dtype)
-
-    return produce
 
 
 def _how(m: Match, ops: list[str]) -> str:

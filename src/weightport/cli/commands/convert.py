@@ -53,11 +53,11 @@ def _tensors_and_info(args: argparse.Namespace) -> tuple[dict[str, Any], Any, di
         from weightport.loading.planner import build_plan
 
         model = build_model(args.into_layout, num_classes=args.num_classes)
-        the_plan = build_plan(model, opened, options)
-        the_plan.check()
-        tensors = produce_tensors(the_plan, check_finite=options.check_finite)
+        planned = build_plan(model, opened, options)
+        planned.plan.check()
+        tensors = produce_tensors(planned, check_finite=options.check_finite)
         extra["layout"] = args.into_layout
-        extra["plan_counts"] = json.dumps(the_plan.counts())
+        extra["plan_counts"] = json.dumps(planned.plan.counts())
     elif args.keep_keys:
         tensors = dict(opened.extracted.tensors)
     else:

@@ -1,0 +1,174 @@
+"""The one load runner behind ``load_weights`` and ``build_and_load``.
+
+Both run the same stages, written once here::
+
+    fetch ─> read (or the cached conversion) ─> plan ─> fill the module ─> report
+          ─> verify (optional) ─> store the conversion (optional) ─> log
+
+and differ only in how the module is filled: an existing module is filled by copy; a module the
+runner builds takes the fast path (meta build, tensors assigned) when it can, else it is built
+normally and filled by copy, and the report says why (``fallback_reason``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from weightport.loading.apply import apply_plan
+from weightport.loading.conversion import (
+    Conversion,
+    cached_fetch,
+    conversion_for,
+    options_for_converted,
+    store_conversion,
+)
+from weightport.loading.fast import FastPathUnavailable, apply_fast, build_on_meta
+from weightport.loading.options import LoadOptions
+from weightport.loading.planner import Planned, build_plan
+from weightport.loading.source_io import FetchedSource, OpenedSource, fetch_source, read_source
+from weightport.loading.state import load_state
+from weightport.registry.resolve import SourceLike
+from weightport.report import LoadPath, LoadReport
+
+if TYPE_CHECKING:
+    from torch import nn
+
+logger = logging.getLogger("weightport")
+
+
+@dataclass
+class _Prepared:
+    """A source read for one model layout: what to plan with, and where a conversion would go."""
+
+    opened: OpenedSource
+    plan_options: LoadOptions
+    conversion: Conversion | None  # a conversion to store after the load (None on a hit)
+    note: str | None = None
+
+
+@dataclass
+class _Filled:
+    """A module with the plan carried out on it, and how."""
+
+    module: nn.Module
+    planned: Planned
+    prepared: _Prepared
+    path: LoadPath
+    planned_at: float  # perf_counter when planning ended and filling began
+    fallback_reason: str | None = None
+    snapshot: dict[str, Any] | None = None  # what a failed verification restores (an existing module)
+
+
+#: Changes the options once the model is built (the mixin applies a LightningModule's ``strict_loading``).
+Adjust = Callable[["nn.Module", LoadOptions], LoadOptions]
+
+
+def run_load(source: SourceLike, opts: LoadOptions, *, module: nn.Module | None = None,
+             factory: Callable[[], nn.Module] | None = None,
+             adjust: Adjust | None = None) -> tuple[nn.Module, LoadReport]:
+    """Load ``source`` into ``module`` (by copy), or into a model ``factory`` builds (fast path when it can).
+
+    Exactly one of ``module`` and ``factory`` is given. Nothing in an existing ``module`` changes
+    when the load (or its verification) fails. ``adjust`` sees the built model before planning.
+    """
+    t0 = time.perf_counter()
+    fs = fetch_source(source, opts)
+    filled = _copy_into(module, fs, opts) if module is not None else _build(factory, fs, opts, adjust)
+    t2 = time.perf_counter()
+    opened, plan = filled.prepared.opened, filled.planned.plan
+    fill_stage = "apply" if module is not None else "build_and_apply"
+    timings = {**opened.timings, "plan": filled.planned_at - t0 - sum(opened.timings.values()),
+               fill_stage: t2 - filled.planned_at, "total": t2 - t0}
+    report = LoadReport.from_plan(plan, timings=timings, path=filled.path, fallback_reason=filled.fallback_reason)
+    if opts.verify:
+        _verify(filled.module, report, opened, opts, restore=filled.snapshot)
+    _store(filled.prepared.conversion, filled.module, report)
+    logger.info("%s", report)
+    return filled.module, report
+
+
+def _copy_into(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> _Filled:
+    prepared = _prepare(module, fs, opts)
+    planned = _plan(module, prepared)
+    t1 = time.perf_counter()
+    snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()} if opts.verify else None
+    apply_plan(module, planned, check_finite=opts.check_finite)
+    return _Filled(module, planned, prepared, "copy", t1, snapshot=snapshot)
+
+
+def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: LoadOptions,
+           adjust: Adjust | None = None) -> _Filled:
+    import torch
+
+    if factory is None:
+        raise TypeError("run_load needs a module or a factory")
+    rng = torch.get_rng_state()
+
+    def restore_rng() -> None:  # re-initialisation draws the same numbers on both paths
+        torch.set_rng_state(rng)
+
+    prepared: _Prepared | None = None
+    reason = None
+    if opts.fast:
+        try:
+            module = build_on_meta(factory)
+            if adjust is not None:
+                opts, adjust = adjust(module, opts), None
+            prepared = _prepare(module, fs, opts)
+            planned = _plan(module, prepared)
+            t1 = time.perf_counter()
+            apply_fast(module, planned, check_finite=opts.check_finite, before_init=restore_rng)
+            return _Filled(module, planned, prepared, "assign", t1)
+        except FastPathUnavailable as exc:
+            logger.info("weightport: fast path unavailable, building normally: %s", exc)
+            reason = str(exc)
+    module = factory()
+    if adjust is not None:
+        opts = adjust(module, opts)
+    # The meta build has the same keys and shapes: what was already read is planned again, not re-read.
+    prepared = prepared or _prepare(module, fs, opts)
+    planned = _plan(module, prepared)
+    t1 = time.perf_counter()
+    apply_plan(module, planned, check_finite=opts.check_finite, before_init=restore_rng)
+    return _Filled(module, planned, prepared, "copy", t1, reason)
+
+
+def _prepare(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> _Prepared:
+    """Read the source, or its cached conversion for this model's layout."""
+    conversion = conversion_for(fs, module, opts)
+    if conversion is not None and conversion.hit:
+        opened = read_source(fs, opts, fetched=cached_fetch(fs, conversion))
+        return _Prepared(opened, options_for_converted(opts), None,
+                         f"read from the cached conversion {conversion.path}")
+    return _Prepared(read_source(fs, opts), opts, conversion)
+
+
+def _plan(module: nn.Module, prepared: _Prepared) -> Planned:
+    planned = build_plan(module, prepared.opened, prepared.plan_options)
+    if prepared.note:
+        planned.plan.notes.append(prepared.note)
+    return planned
+
+
+def _verify(module: nn.Module, report: LoadReport, opened: OpenedSource, opts: LoadOptions, *,
+            restore: dict[str, Any] | None) -> None:
+    from weightport.loading.equivalence import verify_load
+
+    try:
+        result = verify_load(module, report, opened.source, opened.tensors, opts.verify,
+                             tolerance=opts.verify_tolerance, input_shape=opts.verify_input_shape)
+    except Exception:
+        if restore is not None:
+            load_state(module, restore)  # a failed verification leaves an existing module as it was
+        raise
+    report.verification = result.to_dict()
+
+
+def _store(conversion: Conversion | None, module: nn.Module, report: LoadReport) -> None:
+    if conversion is not None:
+        stored = store_conversion(conversion, module, report)
+        report.notes.append(f"stored a cached conversion at {stored}")
