@@ -267,12 +267,12 @@ class PretrainedMixin:
             SaveError: The model cannot be rebuilt from what would be saved (an argument JSON cannot
                 hold, a layer changed after construction, arguments that were never recorded).
         """
-        from safetensors.torch import save_model
+        from weightport.formats.safetensors_writer import write_safetensors
 
         config_text = checked_config(self, self._weightport_config())  # type: ignore[arg-type]
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        save_model(self, str(directory / WEIGHTS_FILE))  # type: ignore[arg-type]
+        write_safetensors(self.state_dict(), directory / WEIGHTS_FILE)  # type: ignore[attr-defined]
         (directory / CONFIG_FILE).write_text(config_text)
         provenance = {"class": f"{type(self).__module__}:{type(self).__qualname__}",
                       "pretrained": self.weightport_provenance}

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from weightport.errors import ArchitectureMismatchError, ShapeMismatchError, StrictLoadError
+from weightport.errors import ArchitectureMismatchError, NonFiniteWeightsError, ShapeMismatchError, StrictLoadError
 from weightport.keys import fold_keys, parent
 
 #: Shape mismatches in this many modules or more mean the checkpoint is for another architecture
@@ -108,6 +108,8 @@ class LoadPlan:
         unexpected: Checkpoint keys that go nowhere.
         reinitialized: Target keys re-initialised on purpose, with the reason.
         mismatched: Pairs whose shapes do not fit (an error when the plan is applied).
+        nonfinite: Checkpoint keys whose values are NaN or infinite, or would overflow the target dtype
+            (an error when the plan is applied, unless ``check_finite=False``).
         coverage: Fraction of the target's parameter elements that come from the checkpoint.
         notes: Things worth knowing (EMA weights present, dropped training state, fallbacks).
     """
@@ -120,6 +122,7 @@ class LoadPlan:
     unexpected: list[str] = field(default_factory=list)
     reinitialized: list[Reinit] = field(default_factory=list)
     mismatched: list[Mismatch] = field(default_factory=list)
+    nonfinite: list[str] = field(default_factory=list)
     coverage: float = 0.0
     min_coverage: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -132,6 +135,12 @@ class LoadPlan:
 
     def problem(self) -> Exception | None:
         """The error applying this plan would raise, or ``None``."""
+        if self.nonfinite:
+            return NonFiniteWeightsError(
+                f"{len(self.nonfinite)} tensor(s) in {self.source.uri} hold NaN or infinite values (or overflow "
+                "the model's dtype): " + ", ".join(self.nonfinite[:10]),
+                hint="the checkpoint is damaged or diverged; pass check_finite=False to load it anyway",
+            )
         if self.mismatched:
             return self._mismatch_error()
         if not self.loaded and self.excluded:
@@ -211,6 +220,7 @@ class LoadPlan:
             "reinitialized_reasons": {r.key: r.reason for r in self.reinitialized},
             "reinitialized_replaced": {r.key: r.replaced for r in self.reinitialized if r.replaced},
             "excluded": self.excluded,
+            "nonfinite": list(self.nonfinite),
             "mismatched": [
                 {"source_key": m.source_key, "target_key": m.target_key,
                  "source_shape": list(m.source_shape), "target_shape": list(m.target_shape)}

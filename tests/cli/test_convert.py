@@ -26,6 +26,9 @@ def test_lightning_checkpoint_round_trips_through_safetensors(ckpts, tmp_path):
     assert len(meta["weightport.sha256"]) == 64
     assert json.loads(meta["weightport.checkpoint_metadata"])["hyper_parameters"]["lr"] == 0.1
     assert not list(tmp_path.glob(".*.part"))  # the temp file was renamed, not left behind
+    from tests.formats.test_safetensors_writer import assert_aligned
+
+    assert_aligned(out)
 
 
 def test_into_layout_writes_the_models_keys_so_a_later_load_is_exact(ckpts, tmp_path):

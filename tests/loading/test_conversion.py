@@ -29,6 +29,7 @@ def test_a_structural_mapping_is_converted_once_and_then_read_as_safetensors(tmp
     assert report.source.uri == first.weightport_report.source.uri
     assert report.source.sha256 == first.weightport_report.source.sha256  # provenance is the original file
     assert report.path == "assign"
+    assert second.backbone.conv_stem.weight.data_ptr() % 64 == 0  # weightport writes 64-byte aligned data
     assert {r.key for r in report.reinitialized} == {"backbone.classifier.weight", "backbone.classifier.bias"}
     body = {k: v for k, v in first.state_dict().items() if "classifier" not in k}
     for key, value in body.items():

@@ -102,7 +102,7 @@ def test_user_registrations_made_before_any_lookup_win_and_keep_the_builtins():
         assert {"hf", "https", "http", "pkg", "timm", "torchvision", "file"} <= set(schemes())
         assert type(get_adapter("hf")).__name__ == "HubAdapter"
         names = [a.name for a in fitters()]
-        assert names == ["reshape", "channels", "pos_embed", "patch_embed", "classes"], names
+        assert names[:5] == ["reshape", "channels", "pos_embed", "patch_embed", "classes"], names
         assert fitters()[1] is mine
         assert get_layout("timm-vit-fuse-qkv").renames == [("^a", "b")]
         assert "torchvision-vit-to-timm" in layouts()

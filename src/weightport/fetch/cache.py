@@ -9,7 +9,7 @@ Layout::
     <cache>/url/<sha256 of the URL>/<filename>          a downloaded file, under its final name
     <cache>/url/<sha256 of the URL>/<filename>.sha256   its sidecar: "<hex sha256> <size in bytes>"
     <cache>/url/<sha256 of the URL>/<filename>.lock     the file lock writers take
-    <cache>/url/<sha256 of the URL>/.<filename>.<pid>.<random>.part   a download in progress
+    <cache>/url/<sha256 of the URL>/.<filename>.<random>.part   a download in progress
     <cache>/url/<sha256 of the URL>/<filename>.corrupt-<time>          a quarantined bad copy
 
 Files from torchvision and timm URLs live in torch.hub's cache instead
@@ -21,8 +21,10 @@ never see it change.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import secrets
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -47,8 +49,14 @@ def cache_root(option: Path | str | None = None) -> Path:
 def url_filename(url: str) -> str:
     """The file name a URL's path ends with (``download`` when it ends with ``/``)."""
     name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-    # A URL path could carry separators once unquoted; keep only a plain file name.
-    name = name.replace("\\", "_").replace("/", "_")
+    # A URL path could carry separators, NULs or control characters once unquoted, or be longer
+    # than a file name may be; keep a plain, printable file name (the entry directory is already
+    # keyed by the whole URL, so shortening loses nothing).
+    name = "".join(c if c.isprintable() and c not in "\\/" else "_" for c in name)
+    if len(name.encode()) > 200:
+        _stem, dot, ext = name.rpartition(".")
+        ext = ext if dot and len(ext.encode()) <= 16 else ""
+        name = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:32] + (f".{ext}" if ext else "")
     return name if name not in {"", ".", ".."} else "download"
 
 
@@ -106,9 +114,46 @@ def read_sidecar(path: Path) -> tuple[str, int] | None:
         return None
 
 
+def create_exclusive(directory: Path, name: str) -> tuple[Path, int]:
+    """Create a new temp file ``.<name>.<random>.part`` in ``directory`` for writing.
+
+    ``O_CREAT | O_EXCL | O_NOFOLLOW`` with an unpredictable name: nothing another user of a shared
+    cache planted (a file or a link at a guessed name) is ever opened or followed.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = directory / f".{name}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
+        try:
+            return tmp, os.open(tmp, flags, 0o644)
+        except FileExistsError:  # astronomically unlikely: draw another name
+            continue
+
+
+def refuse_linked_directory(directory: Path) -> None:
+    """Refuse a cache entry directory that is a symbolic link (another user could point it anywhere).
+
+    Raises:
+        CacheNotWritableError: Naming the link and its target.
+    """
+    if directory.is_symlink():
+        from weightport.errors import CacheNotWritableError
+
+        raise CacheNotWritableError(
+            f"the cache directory {directory} is a symbolic link to {os.readlink(directory)}; "
+            "weightport never writes through a link it did not make",
+            hint=f"remove the link {directory} (someone else may have planted it), or use a private cache_dir",
+        )
+
+
 def write_sidecar(path: Path, sha256: str, size: int) -> None:
-    """Record a cached file's digest and size (atomically: temp file then rename)."""
+    """Record a cached file's digest and size (atomically: an exclusive temp file, then a rename)."""
     target = sidecar_path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}{TEMP_SUFFIX}")
-    tmp.write_text(f"{sha256} {size}\n")
-    os.replace(tmp, target)
+    tmp, fd = create_exclusive(target.parent, target.name)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(f"{sha256} {size}\n")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

@@ -20,7 +20,6 @@ import socket
 import time
 import urllib.error
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,9 +33,10 @@ from weightport.errors import (
     IntegrityError,
     InvalidSourceError,
     RemoteFileNotFoundError,
+    ResourceLimitError,
     WeightportError,
 )
-from weightport.fetch.cache import TEMP_SUFFIX, write_sidecar
+from weightport.fetch.cache import create_exclusive, refuse_linked_directory, write_sidecar
 from weightport.fetch.progress import progress_bar
 
 logger = logging.getLogger("weightport")
@@ -63,11 +63,6 @@ class _Transient(Exception):
         self.error = error
 
 
-def temp_name(dest: Path) -> Path:
-    """A process-unique temp path next to ``dest`` (``.<name>.<pid>.<random>.part``)."""
-    return dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
-
-
 def download(
     url: str,
     dest: Path,
@@ -80,6 +75,8 @@ def download(
     backoff: float = 0.5,
     progress: bool | None = None,
     shown_as: str | None = None,
+    max_bytes: int | None = None,
+    deadline: float | None = None,
 ) -> DownloadResult:
     """Download ``url`` to ``dest`` atomically, checking size and digest.
 
@@ -94,12 +91,17 @@ def download(
         backoff: Seconds before the first retry; doubled for each following one.
         progress: Show a progress bar (``None``: only when stderr is a terminal).
         shown_as: What to call the download in messages (defaults to ``url``).
+        max_bytes: Stop (``ResourceLimitError``) when the body grows past this many bytes; a pinned
+            ``size`` is the limit whenever it is given (``IntegrityError`` past it).
+        deadline: Seconds one attempt may take in all (``DownloadTimeoutError`` after it), however
+            steadily the bytes trickle in.
 
     Raises:
         DownloadError: HTTP error or unreachable server (after retries).
         DownloadTimeoutError: Nothing arrived within ``timeout`` (after retries).
         IncompleteDownloadError: Fewer bytes than announced (after retries).
-        IntegrityError: The digest or size differs from the pinned one.
+        IntegrityError: The digest or size differs from the pinned one (or the body outgrows it).
+        ResourceLimitError: The body outgrew ``max_bytes``.
         DiskFullError: No space left for the file.
         CacheNotWritableError: The destination directory cannot be written.
     """
@@ -108,7 +110,8 @@ def download(
     attempt = 0
     while True:
         try:
-            return _attempt(url, dest, sha256, size, hash_prefix, timeout, progress, shown_as or url)
+            limits = _Limits(size, max_bytes, time.monotonic() + deadline if deadline is not None else None, deadline)
+            return _attempt(url, dest, sha256, size, hash_prefix, timeout, progress, shown_as or url, limits)
         except _Transient as exc:
             if attempt >= retries:
                 raise exc.error from exc.error.__cause__
@@ -127,6 +130,7 @@ def _attempt(
     timeout: float,
     progress: bool | None,
     shown: str,
+    limits: _Limits,
 ) -> DownloadResult:
     tmp, fd = _open_temp(dest)
     try:
@@ -140,7 +144,9 @@ def _attempt(
             response = _open(url, timeout)
             with response:
                 announced = _content_length(response)
-                digest, count = _stream(response, out, url, dest, announced, progress, shown)
+                if announced is not None:
+                    limits.check(url, announced, announced=True)
+                digest, count = _stream(response, out, url, dest, announced, progress, shown, limits)
             os.fsync(out.fileno())
         _check(url, count, digest, announced, size, sha256, hash_prefix)
         try:  # sidecar first, so a reader never pairs the new file with an older record
@@ -160,9 +166,8 @@ def _open_temp(dest: Path) -> tuple[Path, int]:
     directory = dest.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = temp_name(dest)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        return tmp, fd
+        refuse_linked_directory(directory)
+        return create_exclusive(directory, dest.name)
     except PermissionError as exc:
         raise CacheNotWritableError(
             f"cannot write to the cache directory {directory}",
@@ -240,7 +245,37 @@ def _content_length(response: http.client.HTTPResponse) -> int | None:
         return None
 
 
-def _stream(response, out, url: str, dest: Path, announced: int | None, progress: bool | None, shown: str):
+@dataclass(frozen=True)
+class _Limits:
+    """How far one download attempt may go: the pinned size, the hard cap, the deadline."""
+
+    pinned: int | None
+    cap: int | None
+    ends_at: float | None
+    deadline: float | None
+
+    def check(self, url: str, count: int, *, announced: bool = False) -> None:
+        what = "announces" if announced else "sent more than"
+        if self.pinned is not None and count > self.pinned:
+            raise IntegrityError(
+                f"{url} {what} {count} bytes but the pinned size is {self.pinned}; stopped there",
+                hint="the file changed upstream or the pin is wrong; nothing was cached",
+            )
+        if self.cap is not None and count > self.cap:
+            raise ResourceLimitError(
+                f"{url} {what} {count} bytes, past FetchOptions.max_download_bytes={self.cap}; stopped there",
+                hint="pin the file's size (a weightport.lock entry or sha256=/size=), or raise max_download_bytes",
+            )
+        if self.ends_at is not None and time.monotonic() > self.ends_at:
+            raise DownloadTimeoutError(
+                f"{url} did not finish within FetchOptions.deadline={self.deadline:g}s "
+                f"({count} bytes received); stopped there",
+                hint="the server trickles; raise deadline= (FetchOptions.deadline) or use a mirror",
+            )
+
+
+def _stream(response, out, url: str, dest: Path, announced: int | None, progress: bool | None, shown: str,
+            limits: _Limits):
     hasher = hashlib.sha256()
     count = 0
     bar = progress_bar(announced, dest.name, progress)
@@ -262,6 +297,7 @@ def _stream(response, out, url: str, dest: Path, announced: int | None, progress
                 raise _Transient(error) from exc
             if not chunk:
                 break
+            limits.check(url, count + len(chunk))
             _write(out.write, chunk, dest, announced, count)
             hasher.update(chunk)
             count += len(chunk)

@@ -1,7 +1,8 @@
 """Cache integrity: checking a cached file before trusting it, and putting a bad one aside.
 
 A hit is trusted when its size matches the sidecar record and its full sha256 (computed once per
-process for a given inode, size and mtime) matches the sidecar and any pin. A file that fails is
+process for a given inode, size and mtime) matches the sidecar and any pin. A file without a
+sidecar is not a hit (nothing says weightport verified it) unless it matches a full sha256 pin. A file that fails is
 renamed aside (quarantined, never deleted: it may be evidence) and fetched again.
 """
 
@@ -38,6 +39,10 @@ def check_cached(
     if not path.is_file():
         return None, f"{path} is not a regular file"
     recorded = read_sidecar(path)
+    if recorded is None and sha256 is None:
+        # Only a file weightport verified when it stored it has a record; one without (a sidecar
+        # deleted, or content put there by someone else) proves nothing by hashing it now.
+        return None, f"{path} has no recorded digest ({path.name}.sha256 is missing), so it was never verified"
     if recorded is not None and recorded[1] != st.st_size:
         return None, f"size {st.st_size} differs from the recorded {recorded[1]}"
     if size is not None and st.st_size != size:
@@ -49,7 +54,7 @@ def check_cached(
         return None, f"sha256 {digest} differs from the pinned {sha256.lower()}"
     if hash_prefix is not None and not digest.startswith(hash_prefix.lower()):
         return None, f"sha256 {digest} does not start with {hash_prefix.lower()} (the hash in its name)"
-    if recorded is None:
+    if recorded is None:  # verified against the full pinned sha256 just now
         try:
             write_sidecar(path, digest, st.st_size)
         except OSError:  # a read-only cache still serves hits

@@ -28,6 +28,10 @@ class FetchOptions:
         force: Download again even when the file is cached.
         retries: Further attempts after a transient download failure (with backoff).
         lockfile: A ``weightport.lock`` to enforce; ``False`` ignores ``$WEIGHTPORT_LOCKFILE``.
+        max_download_bytes: Stop a download whose body grows past this many bytes (a body without a
+            pinned size; a pinned size is always the limit for its file).
+        deadline: Seconds one download attempt may take in all, however steadily bytes trickle in
+            (``timeout`` bounds each wait for the next byte).
     """
 
     cache_dir: Path | None = None
@@ -38,6 +42,8 @@ class FetchOptions:
     force: bool = False
     retries: int = 2
     lockfile: Path | str | bool | None = None
+    max_download_bytes: int = 1 << 40
+    deadline: float = 6 * 3600.0
 
     def is_offline(self) -> bool:
         """Whether to refuse network access: the option, else ``WEIGHTPORT_OFFLINE``/``HF_HUB_OFFLINE``."""

@@ -102,17 +102,55 @@ class LockFile:
         """
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_bytes().decode("utf-8"))
         except FileNotFoundError as exc:
             raise SourceNotFoundError(
                 f"lock file not found: {path}",
                 hint=f"create it with `weightport lock` (or weightport.lock_sources()), or unset {LOCKFILE_ENV}",
             ) from exc
+        except UnicodeDecodeError as exc:
+            raise InvalidSourceError(f"lock file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                     hint=_REMAKE) from exc
         except json.JSONDecodeError as exc:
-            raise InvalidSourceError(f"lock file {path} is not valid JSON: {exc}") from exc
+            raise InvalidSourceError(f"lock file {path} is not valid JSON: {exc}", hint=_REMAKE) from exc
         if not isinstance(data, dict) or not isinstance(data.get("sources"), dict):
-            raise InvalidSourceError(f"{path} is not a weightport lock file (no 'sources' table)")
+            raise InvalidSourceError(f"{path} is not a weightport lock file (no 'sources' table)", hint=_REMAKE)
+        for uri, entry in data["sources"].items():
+            problem = _entry_problem(entry)
+            if problem:
+                raise InvalidSourceError(f"lock file {path}: the entry for {uri!r} {problem}", hint=_REMAKE)
         return cls({u: LockedSource.from_dict(u, e) for u, e in data["sources"].items()}, path)
+
+
+_REMAKE = "regenerate it with `weightport lock` (or fix the entry by hand), or unset " + LOCKFILE_ENV
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _pin_problem(data: Mapping[str, Any], where: str) -> str | None:
+    size, sha = data.get("size"), data.get("sha256")
+    if size is not None and (type(size) is not int or size < 0):
+        return f"has {where}size {size!r}, expected a byte count"
+    if sha is not None and (not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _HEX):
+        return f"has {where}sha256 {sha!r:.80}, expected 64 hex digits"
+    return None
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """What is wrong with one ``sources`` entry of a lock file, or ``None``."""
+    if not isinstance(entry, dict):
+        return f"is a {type(entry).__name__}, expected an object"
+    for key in ("location", "revision"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            return f"has {key} {entry[key]!r:.80}, expected a string"
+    files = entry.get("files", {})
+    if not isinstance(files, dict):
+        return f"has files {files!r:.80}, expected an object of {{name: {{size, sha256}}}}"
+    for name, pin in files.items():
+        if not isinstance(pin, dict):
+            return f"has files[{name!r}] {pin!r:.80}, expected an object with size and sha256"
+        if problem := _pin_problem(pin, f"files[{name!r}] "):
+            return problem
+    return _pin_problem(entry, "")
 
 
 def active_lockfile(options: FetchOptions) -> LockFile | None:

@@ -11,10 +11,10 @@ same source into the same layout read that file with exact names: a straight mem
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from weightport.loading.source_io import FetchedSource
-    from weightport.report import LoadPlan
+    from weightport.report import LoadPlan, LoadReport
 
 FORMAT_VERSION = "1"
 
@@ -55,7 +55,20 @@ def conversion_for(fs: FetchedSource, module: nn.Module, options: LoadOptions) -
         key.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
     key.update(_mapping_options(options).encode())
     path = cache_root(options.fetch.cache_dir) / "converted" / f"{key.hexdigest()[:40]}.safetensors"
-    return Conversion(path, path.is_file(), digest)
+    return Conversion(path, _verified(path), digest)
+
+
+def _verified(path: Path) -> bool:
+    """Whether the stored conversion is the file weightport wrote: its recorded digest must match.
+    A bad one (tampered, truncated, unrecorded, a link) is quarantined, so it is rebuilt."""
+    from weightport.fetch.cache import refuse_linked_directory
+    from weightport.fetch.integrity import check_cached, quarantine
+
+    refuse_linked_directory(path.parent)
+    digest, problem = check_cached(path)
+    if problem is not None:
+        quarantine(path, problem)
+    return digest is not None
 
 
 def _mapping_options(options: LoadOptions) -> str:
@@ -76,26 +89,59 @@ def options_for_converted(options: LoadOptions) -> LoadOptions:
                                fitter_options={}, classes=None)
 
 
-def store_conversion(conversion: Conversion, module: nn.Module, plan: LoadPlan) -> Path:
-    """Write the tensors ``plan`` loaded into ``module`` as the cached conversion (atomic rename)."""
-    from safetensors.torch import save_file
+def store_conversion(conversion: Conversion, tensors: dict[str, Any], plan: LoadPlan | LoadReport) -> Path:
+    """Write ``tensors`` (what ``plan`` loads, keyed by target key) as the cached conversion.
 
-    state = module.state_dict()
-    tensors = {r.target_key: state[r.target_key].detach().contiguous() for r in plan.loaded}
-    tensors = _unshared(tensors)
+    The file goes to an exclusive temp file, its digest is recorded beside it, then it is renamed
+    to its final name; on any failure nothing is left behind.
+
+    Raises:
+        DiskFullError: Not enough space (or a file-size limit).
+        CacheNotWritableError: The cache cannot be written.
+    """
+    from weightport.fetch.cache import create_exclusive, refuse_linked_directory, write_sidecar
+    from weightport.formats.safetensors_writer import safetensors_bytes
+
+    tensors = _unshared({k: t.detach().contiguous() for k, t in tensors.items()})
     metadata = {"weightport_conversion": FORMAT_VERSION, "source": plan.source.uri,
                 "source_sha256": conversion.source_sha256, "source_format": plan.source.format or ""}
-    conversion.path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=conversion.path.parent, prefix=f".{conversion.path.name}.", suffix=".part")
-    os.close(fd)
+    data = safetensors_bytes(tensors, metadata)  # 64-byte aligned data (formats/safetensors_writer.py)
+    directory = conversion.path.parent
+    tmp: Path | None = None
     try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)
+        directory.mkdir(parents=True, exist_ok=True)
+        refuse_linked_directory(directory)
+        tmp, fd = create_exclusive(directory, conversion.path.name)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        write_sidecar(conversion.path, hashlib.sha256(data).hexdigest(), len(data))
         os.replace(tmp, conversion.path)
+        tmp = None
+    except OSError as exc:
+        raise _store_error(conversion.path, len(data), exc) from exc
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp is not None and tmp.exists():
+            tmp.unlink()
     return conversion.path
+
+
+def _store_error(path: Path, size: int, exc: OSError) -> Exception:
+    from weightport.errors import CacheNotWritableError, DiskFullError, WeightportError
+
+    if isinstance(exc, WeightportError):
+        return exc
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return DiskFullError(
+            f"not enough space in {path.parent} for the cached conversion {path.name}: needs {size} bytes "
+            f"({exc.strerror}); the model was not changed",
+            hint="free some space, point WEIGHTPORT_CACHE at a larger disk, or load with convert_cache=False",
+        )
+    return CacheNotWritableError(
+        f"cannot store the cached conversion {path} ({exc.strerror}); the model was not changed",
+        hint="make the cache writable, point WEIGHTPORT_CACHE elsewhere, or load with convert_cache=False",
+    )
 
 
 def _unshared(tensors: dict[str, Any]) -> dict[str, Any]:

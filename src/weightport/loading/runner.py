@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from weightport.loading.apply import apply_plan
+from weightport.loading.apply import apply_plan, produce_tensors
 from weightport.loading.conversion import (
     Conversion,
     cached_fetch,
@@ -28,7 +28,7 @@ from weightport.loading.conversion import (
 )
 from weightport.loading.fast import FastPathUnavailable, apply_fast, build_on_meta
 from weightport.loading.options import LoadOptions
-from weightport.loading.planner import Planned, build_plan
+from weightport.loading.planner import Planned, Production, build_plan
 from weightport.loading.source_io import FetchedSource, OpenedSource, fetch_source, read_source
 from weightport.loading.state import load_state
 from weightport.registry.resolve import SourceLike
@@ -86,7 +86,11 @@ def run_load(source: SourceLike, opts: LoadOptions, *, module: nn.Module | None 
     report = LoadReport.from_plan(plan, timings=timings, path=filled.path, fallback_reason=filled.fallback_reason)
     if opts.verify:
         _verify(filled.module, report, opened, opts, restore=filled.snapshot)
-    _store(filled.prepared.conversion, filled.module, report)
+    if filled.prepared.conversion is not None:  # a model the runner built: nothing to leave as it was
+        state = filled.module.state_dict()
+        stored = store_conversion(filled.prepared.conversion, {r.target_key: state[r.target_key] for r in plan.loaded},
+                                  plan)
+        report.notes.append(f"stored a cached conversion at {stored}")
     logger.info("%s", report)
     return filled.module, report
 
@@ -95,6 +99,8 @@ def _copy_into(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> _Fill
     prepared = _prepare(module, fs, opts)
     planned = _plan(module, prepared)
     t1 = time.perf_counter()
+    if prepared.conversion is not None:  # stored before the module changes: a failed store leaves it as it was
+        _store_first(prepared, planned, opts)
     snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()} if opts.verify else None
     apply_plan(module, planned, check_finite=opts.check_finite)
     return _Filled(module, planned, prepared, "copy", t1, snapshot=snapshot)
@@ -168,7 +174,10 @@ def _verify(module: nn.Module, report: LoadReport, opened: OpenedSource, opts: L
     report.verification = result.to_dict()
 
 
-def _store(conversion: Conversion | None, module: nn.Module, report: LoadReport) -> None:
-    if conversion is not None:
-        stored = store_conversion(conversion, module, report)
-        report.notes.append(f"stored a cached conversion at {stored}")
+def _store_first(prepared: _Prepared, planned: Planned, opts: LoadOptions) -> None:
+    """Make the plan's tensors once, store them as the conversion, and have the plan load exactly those."""
+    tensors = produce_tensors(planned, check_finite=opts.check_finite)
+    stored = store_conversion(prepared.conversion, tensors, planned.plan)  # type: ignore[arg-type]
+    planned.producers = {k: Production(t, t.dtype) for k, t in tensors.items()}
+    planned.plan.notes.append(f"stored a cached conversion at {stored}")
+    prepared.conversion = None

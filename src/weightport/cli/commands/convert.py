@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from weightport.cli.errors import OK
 from weightport.cli.output import Output, human_bytes, pairs
 from weightport.cli.registry import Command
 from weightport.errors import UsageError
+from weightport.formats.safetensors_writer import write_safetensors
 
 #: Prefix of the string metadata weightport writes into the safetensors header.
 META_PREFIX = "weightport."
@@ -65,26 +65,6 @@ def _tensors_and_info(args: argparse.Namespace) -> tuple[dict[str, Any], Any, di
     return tensors, opened.info(), extra
 
 
-def _unshared(tensors: dict[str, Any]) -> dict[str, Any]:
-    """Contiguous tensors, none sharing memory with another (safetensors refuses shared storage)."""
-    seen: set[tuple[int, int]] = set()
-    out = {}
-    for key, tensor in tensors.items():
-        t = tensor.detach()
-        if t.device.type != "cpu":
-            t = t.cpu()
-        storage = t.untyped_storage()
-        ident = (storage.data_ptr(), storage.nbytes())
-        # Tied weights (a decoder sharing its embedding) and views of one buffer are written as copies.
-        shared = bool(t.numel()) and ident in seen
-        partial = t.numel() * t.element_size() != storage.nbytes()
-        if shared or partial or not t.is_contiguous():
-            t = t.contiguous().clone()
-        seen.add((t.untyped_storage().data_ptr(), t.untyped_storage().nbytes()))
-        out[key] = t
-    return out
-
-
 def _metadata(info: Any, extra: dict[str, str], keep: dict[str, str]) -> dict[str, str]:
     meta = {"format": "pt", **keep}
     fields = {"source": info.uri, "sha256": info.sha256, "source_format": info.format, "container": info.container}
@@ -98,25 +78,12 @@ def _metadata(info: Any, extra: dict[str, str], keep: dict[str, str]) -> dict[st
     return meta
 
 
-def write_atomic(tensors: dict[str, Any], metadata: dict[str, str], output: Path) -> None:
-    """Write a safetensors file through a temp file in the same directory and an atomic rename."""
-    from safetensors.torch import save_file
-
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.part")
-    try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def run(args: argparse.Namespace, out: Output) -> int:
     _check_output(args)
     tensors, info, extra = _tensors_and_info(args)
     keep = dict(info.meta.get("checkpoint", {}).get("safetensors", {}) or {})
     metadata = _metadata(info, extra, {k: str(v) for k, v in keep.items()})
-    tensors = _unshared(tensors)
-    write_atomic(tensors, metadata, args.output)
+    write_safetensors(tensors, args.output, metadata)
     size = args.output.stat().st_size
     data = {"source": info.uri, "output": str(args.output), "tensors": len(tensors), "bytes": size,
             "layout": args.into_layout, "metadata": metadata}
@@ -133,8 +100,8 @@ COMMAND = Command(
     name="convert",
     help="rewrite any readable checkpoint as safetensors (optionally in a model's key layout)",
     description="Read SOURCE (pickle, Lightning .ckpt, .npz, sharded, hub or URL) and write its weights to "
-    "OUTPUT.safetensors: contiguous, shared storage written as copies, the source's uri, sha256 and format "
-    "kept as string metadata. With --into-layout the keys are first mapped into the model's layout through "
+    "OUTPUT.safetensors: contiguous, 64-byte aligned, shared storage written as copies, the source's uri, sha256 "
+    "and format kept as string metadata. With --into-layout the keys are first mapped into the model's layout through "
     "a plan (renamed, adapted; the plan must succeed), so loading the result is an exact, memory-mapped load.",
     example="  weightport convert last.ckpt model.safetensors\n"
     "  weightport convert timm:resnet18.a1_in1k r18.safetensors --into-layout torchvision:resnet18",
