@@ -112,7 +112,7 @@ class Trainable(PretrainedMixin, L.LightningModule):
     def __init__(self, num_classes: int = 10, lr: float = 0.1):
         super().__init__()
         self.save_hyperparameters()
-        self.net = TinyNet(num_classes=num_classes)
+        self.net = TinyNet(num_classes=num_classes, width=32)  # the head is a small share of the model
 
     def training_step(self, batch, _):
         x, y = batch
@@ -153,7 +153,7 @@ def test_re_initialising_a_trained_head_unasked_warns_and_the_seed_recipe_does_n
     with warnings.catch_warnings():
         warnings.simplefilter("error", TrainedWeightsReplacedWarning)
         Trainable(num_classes=10).load_pretrained(ckpt, reinit=["net.fc"])  # on purpose
-        seed = save(TinyNet(num_classes=1000).state_dict(), tmp_path / "imagenet.safetensors")
+        seed = save(TinyNet(num_classes=1000, width=32).state_dict(), tmp_path / "imagenet.safetensors")
         seeded = Trainable.from_pretrained(seed, num_classes=5)  # the seed recipe: quiet, and reported
     assert "head: 1000 classes in the checkpoint, 5 in the model" in str(seeded.weightport_report)
 
