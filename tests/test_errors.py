@@ -27,3 +27,15 @@ def test_message_and_hint_are_shown_and_survive_pickling():
 def test_shape_mismatch_names_both_shapes():
     err = errors.ShapeMismatchError([("a.w", "b.w", (3, 4), (5, 4))])
     assert "b.w <- a.w" in str(err) and "(3, 4)" in str(err) and "(5, 4)" in str(err)
+
+
+def test_long_lists_in_messages_end_the_same_way_everywhere():
+    from weightport.keys import fold_keys
+    from weightport.text import listing
+
+    assert listing(range(12), 10) == "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, … and 2 more"
+    assert listing(range(3), 10) == "0, 1, 2"
+    assert fold_keys(["a.w", "b.x", "c.y", "d.z"], limit=2) == ["a.w", "b.x", "… and 2 more"]
+    error = errors.ShapeMismatchError([(f"s{i}", f"t{i}", (1,), (2,)) for i in range(25)])
+    assert str(error).splitlines()[1] == "  t0 <- s0: checkpoint (1,) vs model (2,)"
+    assert "\n  … and 5 more" in str(error)

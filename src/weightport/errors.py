@@ -8,7 +8,7 @@ The original exception, when there is one, is kept as ``__cause__``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from weightport.text import listing
 
 
 class WeightportError(Exception):
@@ -38,11 +38,7 @@ def _rebuild(cls: type[WeightportError], message: str, hint: str | None, state: 
     return err
 
 
-def _listing(items: Iterable[object], limit: int = 10) -> str:
-    """Show at most ``limit`` items, then how many more there are."""
-    items = list(items)
-    shown = ", ".join(str(i) for i in items[:limit])
-    return shown + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
+_listing = listing  # the one "… and N more" helper, under the name modules used before weightport.text
 
 
 # --- sources and the registry -------------------------------------------------------------------
@@ -158,10 +154,9 @@ class ShapeMismatchError(WeightportError, ValueError):
         self, mismatches: list[tuple[str, str, tuple[int, ...], tuple[int, ...]]], *, hint: str | None = None
     ) -> None:
         self.mismatches = mismatches
-        lines = [f"  {t} <- {s}: checkpoint {tuple(a)} vs model {tuple(b)}" for s, t, a, b in mismatches[:20]]
-        more = f"\n  … and {len(mismatches) - 20} more" if len(mismatches) > 20 else ""
+        rows = (f"{t} <- {s}: checkpoint {tuple(a)} vs model {tuple(b)}" for s, t, a, b in mismatches)
         super().__init__(
-            f"{len(mismatches)} checkpoint tensor(s) do not fit the model's shape:\n" + "\n".join(lines) + more,
+            f"{len(mismatches)} checkpoint tensor(s) do not fit the model's shape:\n  " + listing(rows, 20, sep="\n  "),
             hint=hint,
         )
 

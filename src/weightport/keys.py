@@ -7,6 +7,8 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
+from weightport.text import clipped
+
 
 def segments(key: str) -> list[str]:
     """``"layer1.0.conv1.weight"`` → ``["layer1", "0", "conv1", "weight"]``."""
@@ -62,7 +64,7 @@ def fold_keys(keys: Iterable[str], limit: int | None = None) -> list[str]:
         if len(out) == len(items):
             break
         items = out
-    return items if limit is None or len(items) <= limit else items[:limit] + [f"… ({len(items) - limit} more)"]
+    return clipped(items, limit)
 
 
 def _signatures(key: str) -> list[tuple[int, tuple[str, ...]]]:

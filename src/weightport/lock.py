@@ -11,10 +11,10 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from weightport.fetch.step import fetch_files
 from weightport.fetch.types import FetchOptions
 from weightport.fetch.weightport_lock import LOCKFILE_NAME, LockFile, entry_for
 from weightport.registry.resolve import resolve
-from weightport.registry.schemes import get_adapter
 from weightport.registry.source import Source
 
 __all__ = ["lock_sources"]
@@ -35,7 +35,7 @@ def lock_sources(
     fetch_options = dataclasses.replace(options or FetchOptions(), lockfile=False)
     for item in sources:
         source = resolve(item)
-        fetched = get_adapter(source.scheme).fetch(source, fetch_options)
+        fetched = fetch_files(source, fetch_options)
         lock.add(entry_for(source, fetched))
         logger.info("locked %s", source.uri)
     lock.save(path)

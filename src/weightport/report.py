@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from weightport.errors import ShapeMismatchError, StrictLoadError
+from weightport.errors import NonFiniteWeightsError, ShapeMismatchError, StrictLoadError
 from weightport.keys import fold_keys
 from weightport.units import format_bytes
 
@@ -98,6 +98,8 @@ class LoadPlan:
         unexpected: Checkpoint keys that go nowhere.
         reinitialized: Target keys re-initialised on purpose, with the reason.
         mismatched: Pairs whose shapes do not fit (an error when the plan is applied).
+        nonfinite: Checkpoint keys whose values are NaN or infinite, or would overflow the target dtype
+            (an error when the plan is applied, unless ``check_finite=False``).
         coverage: Fraction of the target's parameter elements that come from the checkpoint.
         notes: Things worth knowing (EMA weights present, dropped training state, fallbacks).
     """
@@ -110,6 +112,7 @@ class LoadPlan:
     unexpected: list[str] = field(default_factory=list)
     reinitialized: list[Reinit] = field(default_factory=list)
     mismatched: list[Mismatch] = field(default_factory=list)
+    nonfinite: list[str] = field(default_factory=list)
     coverage: float = 0.0
     min_coverage: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -121,6 +124,12 @@ class LoadPlan:
 
     def problem(self) -> Exception | None:
         """The error applying this plan would raise, or ``None``."""
+        if self.nonfinite:
+            return NonFiniteWeightsError(
+                f"{len(self.nonfinite)} tensor(s) in {self.source.uri} hold NaN or infinite values (or overflow "
+                "the model's dtype): " + ", ".join(self.nonfinite[:10]),
+                hint="the checkpoint is damaged or diverged; pass check_finite=False to load it anyway",
+            )
         if self.mismatched:
             return ShapeMismatchError(
                 [(m.source_key, m.target_key, m.source_shape, m.target_shape) for m in self.mismatched],
@@ -172,6 +181,7 @@ class LoadPlan:
             "unexpected": list(self.unexpected),
             "reinitialized": [r.key for r in self.reinitialized],
             "reinitialized_reasons": {r.key: r.reason for r in self.reinitialized},
+            "nonfinite": list(self.nonfinite),
             "mismatched": [
                 {"source_key": m.source_key, "target_key": m.target_key,
                  "source_shape": list(m.source_shape), "target_shape": list(m.target_shape)}

@@ -13,9 +13,10 @@ from weightport.errors import (
     PathTraversalError,
     SourceNotFoundError,
 )
+from weightport.fetch.step import fetch_files
 from weightport.fetch.types import FetchOptions
 from weightport.lock import lock_sources
-from weightport.registry import Source, get_adapter, resolve
+from weightport.registry import Source, resolve
 
 SAFE = os.urandom(5000)
 BIN = os.urandom(4000)
@@ -24,7 +25,7 @@ CONFIG = json.dumps({"num_classes": 10, "architecture": "resnet18"}).encode()
 
 def fetch(source, **options):
     source = resolve(source)
-    return get_adapter(source.scheme).fetch(source, FetchOptions(progress=False, **options))
+    return fetch_files(source, FetchOptions(progress=False, **options))
 
 
 def test_parse_forms():
@@ -58,7 +59,7 @@ def test_path_tricks_refused_before_any_request(hub):
         Source(uri="hf:x", scheme="hf", location="org/repo", filename="..\\..\\x"),
     ):
         with pytest.raises(PathTraversalError):
-            get_adapter("hf").fetch(source, FetchOptions(progress=False))
+            fetch_files(source, FetchOptions(progress=False))
     assert hub.count() == 0
 
 

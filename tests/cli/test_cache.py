@@ -16,15 +16,15 @@ from tests.cli.conftest import run_cli
 def populated(ckpts, file_server, tmp_path, monkeypatch) -> dict[str, Path]:
     """A URL fetched into weightport's cache, and a torch.hub file placed the way the fetch layer places it."""
     from weightport.fetch.cache import torch_hub_checkpoints, write_sidecar
+    from weightport.fetch.step import fetch_files
     from weightport.fetch.types import FetchOptions
     from weightport.registry.resolve import resolve
-    from weightport.registry.schemes import get_adapter
 
     monkeypatch.setenv("WEIGHTPORT_CACHE", str(tmp_path / "wp-cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     url = file_server.add("/weights/tiny.safetensors", ckpts["safetensors"].read_bytes())
     source = resolve(url)
-    fetched = get_adapter(source.scheme).fetch(source, FetchOptions(progress=False))
+    fetched = fetch_files(source, FetchOptions(progress=False))
     hub = torch_hub_checkpoints() / "tinynet-0123abcd.pth"
     hub.parent.mkdir(parents=True)
     hub.write_bytes(ckpts["ddp"].read_bytes())

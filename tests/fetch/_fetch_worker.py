@@ -10,12 +10,13 @@ if __name__ == "__main__":
         limit = int(sys.argv[3])
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
     from weightport.errors import WeightportError
+    from weightport.fetch.step import fetch_files
     from weightport.fetch.types import FetchOptions
-    from weightport.registry import get_adapter, resolve
+    from weightport.registry import resolve
 
     source = resolve(uri)
     try:
-        fetched = get_adapter(source.scheme).fetch(source, FetchOptions(cache_dir=cache, progress=False, retries=0))
+        fetched = fetch_files(source, FetchOptions(cache_dir=cache, progress=False, retries=0))
     except WeightportError as exc:
         print(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
         sys.exit(3)

@@ -16,8 +16,9 @@ import pytest
 from weightport.errors import LockTimeoutError
 from weightport.fetch.cache import url_entry
 from weightport.fetch.download_lock import entry_lock
+from weightport.fetch.step import fetch_files
 from weightport.fetch.types import FetchOptions
-from weightport.registry import get_adapter, resolve
+from weightport.registry import resolve
 
 WORKER = Path(__file__).with_name("_fetch_worker.py")
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -74,7 +75,7 @@ def test_killed_download_leaves_no_final_file_and_next_run_cleans_up(file_server
     assert not entry.exists()
 
     file_server.add("/big.pth", BODY)
-    fetched = get_adapter("http").fetch(resolve(url), FetchOptions(cache_dir=cache, progress=False))
+    fetched = fetch_files(resolve(url), FetchOptions(cache_dir=cache, progress=False))
     assert fetched.path.read_bytes() == BODY
     assert not list(entry.parent.glob("*.part"))
 
@@ -104,7 +105,7 @@ def test_lock_wait_is_bounded(file_server, tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(LockTimeoutError, match="m.pth"):
-            get_adapter("http").fetch(source, options)
+            fetch_files(source, options)
         assert file_server.count() == 0
     finally:
         holder.kill()

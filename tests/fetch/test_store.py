@@ -14,8 +14,9 @@ from weightport.errors import (
     OfflineCacheMissError,
 )
 from weightport.fetch.cache import url_entry
+from weightport.fetch.step import fetch_files
 from weightport.fetch.types import FetchOptions
-from weightport.registry import get_adapter, resolve
+from weightport.registry import resolve
 
 BODY = os.urandom(200_000)
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -23,7 +24,7 @@ SHA = hashlib.sha256(BODY).hexdigest()
 
 def fetch(uri: str, **options):
     source = resolve(uri)
-    return get_adapter(source.scheme).fetch(source, FetchOptions(progress=False, **options))
+    return fetch_files(source, FetchOptions(progress=False, **options))
 
 
 def test_second_fetch_is_a_hit_without_network(file_server):

@@ -10,17 +10,18 @@ import pytest
 
 from weightport.errors import IntegrityError, SourceNotFoundError
 from weightport.fetch.cache import url_entry
+from weightport.fetch.step import fetch_files
 from weightport.fetch.types import FetchOptions
 from weightport.fetch.weightport_lock import LockFile
 from weightport.lock import lock_sources
-from weightport.registry import get_adapter, resolve
+from weightport.registry import resolve
 
 BODY = os.urandom(100_000)
 
 
 def fetch(uri: str, **options):
     source = resolve(uri)
-    return get_adapter(source.scheme).fetch(source, FetchOptions(progress=False, **options))
+    return fetch_files(source, FetchOptions(progress=False, **options))
 
 
 def test_lock_records_location_size_and_digest(file_server, tmp_path):

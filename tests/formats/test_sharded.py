@@ -84,6 +84,29 @@ def test_shard_path_traversal(tmp_path: Path) -> None:
         read_checkpoint(index)
 
 
+@pytest.mark.parametrize("name", ["/etc/passwd", "a/../../x.safetensors", "C:x.safetensors", "a\\b.safetensors",
+                                  "x\x00.safetensors", "y" * 300 + ".safetensors"])
+def test_shard_names_that_could_leave_the_index_directory_are_refused_before_any_read(tmp_path: Path, name) -> None:
+    save_file({"b": torch.ones(1)}, tmp_path / "s.safetensors")
+    index = _index(tmp_path / "m.safetensors.index.json", {"a": name, "b": "s.safetensors"})
+    with pytest.raises(PathTraversalError) as info:
+        read_checkpoint(index)
+    assert isinstance(info.value, ValueError) and info.value.hint
+
+
+def test_shards_kept_as_symlinks_into_a_blob_store_load(tmp_path: Path) -> None:
+    """A hub snapshot: ``snapshots/<commit>/*.safetensors`` are links into ``../../blobs``."""
+    blobs, snapshot = tmp_path / "blobs", tmp_path / "snapshots" / "abc123"
+    blobs.mkdir()
+    snapshot.mkdir(parents=True)
+    for i, key in enumerate(("a", "b")):
+        save_file({key: torch.full((2,), float(i))}, blobs / f"blob{i}")
+        (snapshot / f"model-{i}.safetensors").symlink_to(Path("../../blobs") / f"blob{i}")
+    index = _index(snapshot / "model.safetensors.index.json", {"a": "model-0.safetensors", "b": "model-1.safetensors"})
+    raw = read_checkpoint(index)
+    assert torch.equal(raw.obj["b"], torch.ones(2)) and torch.equal(raw.obj["a"], torch.zeros(2))
+
+
 def test_shard_of_the_wrong_format(tmp_path: Path) -> None:
     torch.save({"a": torch.ones(1)}, tmp_path / "s1.bin")
     index = _index(tmp_path / "m.safetensors.index.json", {"a": "s1.bin"})

@@ -26,8 +26,21 @@ class Adapter(ABC):
 
     @abstractmethod
     def fetch(self, source: Source, options: FetchOptions) -> Fetched:
-        """Return local files for ``source``, downloading into the cache only what is missing."""
+        """Return local files for ``source``, downloading into the cache only what is missing.
+
+        Only files: the fetch step (:func:`weightport.fetch.step.fetch_files`) applies pins, the
+        lock file and offline mode around every adapter, and ``source`` already carries the lock
+        file's pins. In offline mode this is called only when :meth:`cached_path` found the source.
+        """
 
     def cached_path(self, source: Source, options: FetchOptions) -> Path | None:
-        """Where ``source`` lies in the cache, if it is there (no network)."""
-        return None
+        """Where ``source`` lies in the cache, if it is there (no network).
+
+        The default, ``None``, means "never cached": offline mode then refuses the source without
+        calling :meth:`fetch`. An adapter whose sources can load offline answers here.
+        """
+        return self.cache_status(source, options)[0]
+
+    def cache_status(self, source: Source, options: FetchOptions) -> tuple[Path | None, str | None]:
+        """``(where source lies in the cache or None, why a copy found there cannot be used or None)``."""
+        return None, None

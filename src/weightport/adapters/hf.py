@@ -39,11 +39,9 @@ from weightport.errors import (
 )
 from weightport.fetch.cache import hf_hub_cache
 from weightport.fetch.integrity import file_sha256, quarantine
-from weightport.fetch.pinning import check_fetched
 from weightport.fetch.progress import show_progress
 from weightport.fetch.retry import Transient, with_retries
 from weightport.fetch.types import Fetched, FetchOptions
-from weightport.fetch.weightport_lock import locked_entry
 from weightport.registry.source import Source
 
 logger = logging.getLogger("weightport")
@@ -78,8 +76,7 @@ class HubAdapter(Adapter):
 
     def fetch(self, source: Source, options: FetchOptions) -> Fetched:
         repo_id = check_repo_id(source.location)
-        entry = locked_entry(source, options)
-        revision = (entry.revision if entry and entry.revision else None) or source.revision
+        revision = source.revision  # the lock file's commit when one is in force (the fetch step fills it in)
         if revision is not None:
             check_revision(revision)
         if source.filename is not None:
@@ -97,14 +94,13 @@ class HubAdapter(Adapter):
         if config is not None:
             meta["config"] = _read_json(config)
         blob = Path(os.path.realpath(path)).name
-        fetched = Fetched(
+        return Fetched(
             path=path,
             sha256=blob if _SHA256.match(blob) else None,  # LFS blobs are named by their sha256
             size=path.stat().st_size,
             cached=hub.all_cached,
             meta=meta,
         )
-        return check_fetched(source, fetched, options)
 
     def cached_path(self, source: Source, options: FetchOptions) -> Path | None:
         hub = _Hub(check_repo_id(source.location), source.revision, options, source.uri)

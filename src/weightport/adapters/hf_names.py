@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from weightport.errors import InvalidSourceError, PathTraversalError
+from weightport.paths import confined_name
 
 _REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
 _REVISION = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}|refs/(?:pr|convert)/[A-Za-z0-9_.\-]{1,64})$")
@@ -55,11 +56,8 @@ def check_filename(filename: str) -> str:
     Raises:
         PathTraversalError: Absolute, drive-lettered, backslashed, ``..`` or odd characters.
     """
-    if not filename or filename.startswith("/") or "\\" in filename or ":" in filename:
-        raise PathTraversalError(
-            f"hub file name {filename!r} must be a relative path inside the repository",
-            hint="name the file as it appears in the repository, e.g. 'model.safetensors' or 'sub/model.bin'",
-        )
+    confined_name(filename, "hub file name", hint="name the file as it appears in the repository, e.g. "
+                  "'model.safetensors' or 'sub/model.bin'")
     for segment in filename.split("/"):
         if segment in {"", ".", ".."} or not _SEGMENT.match(segment):
             raise PathTraversalError(
@@ -67,6 +65,7 @@ def check_filename(filename: str) -> str:
                 hint="file names are relative paths of letters, digits and _.-+=@()[], without '..'",
             )
     return filename
+
 
 
 def parse_hub_path(rest: str, uri: str) -> tuple[str, str | None, str | None]:

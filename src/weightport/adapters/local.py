@@ -6,7 +6,6 @@ from pathlib import Path
 
 from weightport.adapters.base import Adapter
 from weightport.errors import SourceNotFoundError
-from weightport.fetch.pinning import check_fetched
 from weightport.fetch.types import Fetched, FetchOptions
 from weightport.registry.source import Source
 
@@ -30,10 +29,9 @@ class LocalAdapter(Adapter):
                 hint="check the path; relative paths are relative to the current directory "
                 f"({Path.cwd()})",
             )
-        fetched = Fetched(path=path, size=path.stat().st_size if path.is_file() else None, cached=True)
-        # A pin (an alias registered with sha256=, or a lock file entry) binds local files too:
-        # a bit flip on disk is an IntegrityError, not silently different weights.
-        return check_fetched(source, fetched, options)
+        # A pin (an alias registered with sha256=, or a lock file entry) binds local files too: the
+        # fetch step (weightport.fetch.step) checks it, so a bit flip on disk is an IntegrityError.
+        return Fetched(path=path, size=path.stat().st_size if path.is_file() else None, cached=True)
 
     def cached_path(self, source: Source, options: FetchOptions) -> Path | None:
         path = Path(source.location)

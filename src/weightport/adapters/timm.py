@@ -8,7 +8,7 @@ the others from their url into torch.hub's cache, with weightport's download mac
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,9 @@ from weightport.errors import (
     UnknownSourceError,
 )
 from weightport.fetch.cache import torch_hub_checkpoints, url_filename
-from weightport.fetch.pinning import check_fetched
 from weightport.fetch.store import fetch_url
 from weightport.fetch.types import Fetched, FetchOptions
-from weightport.fetch.weightport_lock import locked_entry
+from weightport.registry.listing import SourceInfo, matches
 from weightport.registry.source import Preprocessing, Source
 
 
@@ -95,7 +94,7 @@ class TimmAdapter(Adapter):
     def fetch(self, source: Source, options: FetchOptions) -> Fetched:
         hub_id = source.meta.get("hf_hub_id")
         if hub_id:
-            return check_fetched(source, self._from_hub(source, hub_id, options), options)
+            return self._from_hub(source, hub_id, options)
         url = source.meta.get("url")
         if not url:
             raise SourceNotFoundError(f"timm has no downloadable weights for {source.location}")
@@ -121,11 +120,10 @@ class TimmAdapter(Adapter):
         from weightport.adapters.hf import HubAdapter
 
         hub_source = self._hub_source(source, hub_id)
-        entry = locked_entry(source, options)
-        if entry is not None and entry.revision:  # fetch the commit the lock file recorded
-            hub_source = hub_source.replace(revision=entry.revision)
-        # The lock entry belongs to the timm source; our caller checks it on the timm source.
-        return HubAdapter().fetch(hub_source, dataclasses.replace(options, lockfile=False))
+        if source.revision:  # the commit a lock file recorded (the fetch step fills it in)
+            hub_source = hub_source.replace(revision=source.revision)
+        # The fetch step checks pins and the lock entry on the timm source, around this whole fetch.
+        return HubAdapter().fetch(hub_source, options)
 
 
 def _unknown(name: str) -> UnknownSourceError:
@@ -165,3 +163,22 @@ def candidates() -> list[str]:
 
 #: This module's bare-name resolver, listed in :data:`weightport.registry.resolve.BUILTIN_NAME_RESOLVERS`.
 NAME_RESOLVER = (resolve_name, candidates)
+
+
+def list_names(pattern: str | None) -> Iterator[SourceInfo]:
+    """timm's pretrained architectures (with their tags) matching ``pattern``, for :func:`weightport.list_sources`."""
+    try:
+        from timm import models
+    except ImportError:
+        return
+    by_arch: dict[str, list[str]] = {}
+    for full in models.list_pretrained():
+        arch, _, tag = full.partition(".")
+        by_arch.setdefault(arch, []).append(tag)
+    for arch, tags in by_arch.items():
+        if not (matches(pattern, "timm", arch) or any(matches(pattern, "timm", f"{arch}.{t}") for t in tags)):
+            continue
+        cfg = models.get_pretrained_cfg(arch)
+        default = cfg.tag if cfg is not None and cfg.tag else tags[0]
+        yield SourceInfo(arch, "timm", f"timm:{arch}.{default}", default, tuple(tags),
+                         getattr(cfg, "license", None), getattr(cfg, "num_classes", None))

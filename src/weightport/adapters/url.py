@@ -44,9 +44,9 @@ class UrlAdapter(Adapter):
     def fetch(self, source: Source, options: FetchOptions) -> Fetched:
         return fetch_url(source, source.location, url_entry(source.location, options.cache_dir), options)
 
-    def cached_path(self, source: Source, options: FetchOptions) -> Path | None:
+    def cache_status(self, source: Source, options: FetchOptions) -> tuple[Path | None, str | None]:
         path = url_entry(source.location, options.cache_dir)
-        digest, _ = check_cached(path, sha256=source.sha256, size=source.size)
-        return path if digest is not None else None
+        digest, problem = check_cached(path, sha256=source.sha256, size=source.size)
+        return (path if digest is not None else None), problem
 
 

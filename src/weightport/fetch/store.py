@@ -20,10 +20,8 @@ from weightport.fetch.download_lock import entry_lock
 from weightport.fetch.integrity import check_cached, quarantine
 from weightport.fetch.mirror import mirror_url
 from weightport.fetch.offline import require_online
-from weightport.fetch.pinning import check_fetched
 from weightport.fetch.sweep import sweep_entry
 from weightport.fetch.types import Fetched, FetchOptions
-from weightport.fetch.weightport_lock import locked_entry
 from weightport.registry.source import Source
 
 logger = logging.getLogger("weightport")
@@ -39,24 +37,23 @@ def fetch_url(
 ) -> Fetched:
     """Fetch ``url`` for ``source`` into the cache path ``dest``, downloading only when needed.
 
-    The pin is ``source.sha256`` (and ``source.size``), else the lock file's entry for the source.
+    The pin is ``source.sha256`` (and ``source.size``): the source's own, or the lock file's (the
+    fetch step, :mod:`weightport.fetch.step`, fills those in and checks the result again).
     """
-    entry = locked_entry(source, options)
-    sha256 = source.sha256 or (entry.sha256 if entry else None)
-    size = source.size if source.size is not None else (entry.size if entry else None)
+    sha256, size = source.sha256, source.size
     problem = None
     refuse_linked_directory(dest.parent)
     if not options.force:
         digest, problem = check_cached(dest, sha256=sha256, size=size, hash_prefix=hash_prefix)
         if digest is not None:
             logger.debug("cache hit for %s: %s", source.uri, dest)
-            return check_fetched(source, _hit(dest, digest), options)
+            return _hit(dest, digest)
     require_online(options, source.uri, dest, problem)
     with entry_lock(dest, options.lock_timeout):
         if not options.force:
             digest, problem = check_cached(dest, sha256=sha256, size=size, hash_prefix=hash_prefix)
             if digest is not None:  # another process downloaded it while we waited
-                return check_fetched(source, _hit(dest, digest), options)
+                return _hit(dest, digest)
             if problem is not None:
                 quarantine(dest, problem)
         sweep_entry(dest)
@@ -73,8 +70,7 @@ def fetch_url(
             progress=options.progress,
             shown_as=url,
         )
-    fetched = Fetched(result.path, sha256=result.sha256, size=result.size, cached=False, meta={"url": url})
-    return check_fetched(source, fetched, options)
+    return Fetched(result.path, sha256=result.sha256, size=result.size, cached=False, meta={"url": url})
 
 
 def _hit(dest: Path, digest: str) -> Fetched:

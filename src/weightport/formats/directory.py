@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from weightport.errors import AmbiguousCheckpointError, SourceNotFoundError, _listing
+from weightport.errors import AmbiguousCheckpointError, SourceNotFoundError
+from weightport.text import listing
 
 #: File names tried first, in order: what ``save_pretrained`` and the hub conventionally write.
 PREFERRED: tuple[str, ...] = (
@@ -44,6 +45,6 @@ def find_checkpoint(directory: Path) -> Path:
             hint="point at the checkpoint file itself",
         )
     raise AmbiguousCheckpointError(
-        f"{directory}: {len(candidates)} candidate checkpoints: {_listing(p.name for p in candidates)}",
+        f"{directory}: {len(candidates)} candidate checkpoints: {listing(p.name for p in candidates)}",
         hint="point at the file you mean instead of the directory",
     )

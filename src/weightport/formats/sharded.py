@@ -8,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weightport.errors import CorruptCheckpointError, PathTraversalError, _listing
+from weightport.errors import CorruptCheckpointError
 from weightport.formats.base import RawCheckpoint, ReadOptions
+from weightport.paths import confined_name
+from weightport.text import listing
 
 _HINT = "download every shard listed in the index, or fetch the index again"
 
@@ -40,14 +42,8 @@ def read_index(path: Path, max_bytes: int) -> tuple[dict[str, Any], dict[str, st
             f'{path}: expected a JSON object with a non-empty "weight_map" of tensor name -> shard file',
             hint=_HINT,
         )
-    root = path.parent.resolve()
-    for shard in set(weight_map.values()):
-        target = (root / shard).resolve()
-        if Path(shard).is_absolute() or ".." in Path(shard).parts or not target.is_relative_to(root):
-            raise PathTraversalError(
-                f"{path}: shard {shard!r} points outside the index's directory {root}",
-                hint="shard names must be plain file names next to the index",
-            )
+    for shard in set(weight_map.values()):  # the names, not where links lead (hub snapshots link to blobs)
+        confined_name(shard, f"{path}: shard", hint="shard names must be file names relative to the index's directory")
     metadata = index.get("metadata") if isinstance(index.get("metadata"), dict) else {}
     return metadata, weight_map
 
@@ -75,7 +71,7 @@ def read_sharded(
     missing = [s for s in shards if not (path.parent / s).is_file()]
     if missing:
         raise CorruptCheckpointError(
-            f"{path}: {len(missing)} shard(s) listed in the index are missing: {_listing(missing)}", hint=_HINT
+            f"{path}: {len(missing)} shard(s) listed in the index are missing: {listing(missing)}", hint=_HINT
         )
     merged: dict[str, Any] = {}
     shard_meta: dict[str, Any] = {}
@@ -87,14 +83,14 @@ def read_sharded(
         absent = sorted(expected - raw.obj.keys())
         if absent:
             raise CorruptCheckpointError(
-                f"{path.parent / shard}: the index assigns {_listing(repr(k) for k in absent)} to this shard, "
+                f"{path.parent / shard}: the index assigns {listing(repr(k) for k in absent)} to this shard, "
                 "but it lacks them",
                 hint=_HINT,
             )
         clash = sorted(merged.keys() & raw.obj.keys())
         if clash:
             raise CorruptCheckpointError(
-                f"{path}: key(s) {_listing(repr(k) for k in clash)} appear in more than one shard (also in {shard})",
+                f"{path}: key(s) {listing(repr(k) for k in clash)} appear in more than one shard (also in {shard})",
                 hint=_HINT,
             )
         merged.update(raw.obj)

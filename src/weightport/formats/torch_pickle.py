@@ -32,13 +32,13 @@ from weightport.errors import (
     UnsupportedFormatError,
     UnsupportedTensorError,
     WeightportError,
-    _listing,
 )
 from weightport.formats import lightning, safety
 from weightport.formats.base import RawCheckpoint, ReadOptions
 from weightport.formats.limits import check_tensors
 from weightport.formats.pickle_scan import PickleScan, StorageDecl, scan_pickle
 from weightport.formats.walk import Structure, check_structure, walk
+from weightport.text import listing
 
 logger = logging.getLogger("weightport")
 
@@ -260,13 +260,13 @@ def _vet(path: Path, scan: PickleScan, options: ReadOptions) -> _Vetted:
             kinds.append(f"{name} ({decision.reason})")
     if refused:
         raise UnsafeCheckpointError(
-            f"{path}: the pickle wants globals outside the safe allowlist: {_listing(refused)}; "
+            f"{path}: the pickle wants globals outside the safe allowlist: {listing(refused)}; "
             "weightport never imports or calls them (loading this file the usual way could run code)",
             hint=f"use a safetensors copy of these weights; to read it anyway, {_CONVERT}",
         )
     if kinds:
         raise UnsupportedTensorError(
-            f"{path}: the checkpoint holds tensors that are not plain dense CPU tensors: {_listing(kinds)}; "
+            f"{path}: the checkpoint holds tensors that are not plain dense CPU tensors: {listing(kinds)}; "
             "expected dense tensors",
             hint="convert them where they were made (t.to_dense(), t.dequantize(), t.cpu(), plain tensors "
             "without attributes) and save model.state_dict(), ideally as safetensors",
@@ -287,7 +287,7 @@ def _refuse_broken(path: Path, scan: PickleScan) -> None:
         raise ResourceLimitError(f"{path}: {scan.detail}", hint="raise ReadOptions.max_header_bytes if trusted")
     if scan.unsupported_opcodes:
         raise UnsupportedFormatError(
-            f"{path}: pickle protocol {scan.protocol} opcodes {_listing(scan.unsupported_opcodes)} that torch's "
+            f"{path}: pickle protocol {scan.protocol} opcodes {listing(scan.unsupported_opcodes)} that torch's "
             "safe unpickler does not implement; expected protocol 2 as torch.save writes",
             hint="re-save with torch.save(..., pickle_protocol=2) or as safetensors",
         )
@@ -385,7 +385,7 @@ def _check_placeholders(path: Path, obj: Any, structure: Structure) -> None:
     bad = _placeholders_among_tensors(obj)
     if bad:
         raise UnsafeCheckpointError(
-            f"{path}: state dict entries of unknown classes: {_listing(bad)}; expected only tensors",
+            f"{path}: state dict entries of unknown classes: {listing(bad)}; expected only tensors",
             hint=f"if the class is trusted pass ReadOptions(allow_globals=(...)); else {_CONVERT}",
         )
 

@@ -8,7 +8,8 @@ correspondence from the shapes and the module structure alone, in ``O(n log n)``
    give each module a *signature*: the multiset of its tensors' (role, shape) pairs, where roles are
    normalised across libraries (``gamma``/``beta`` → ``weight``/``bias``, ``moving_variance`` →
    ``running_var`` ...) and shapes drop size-1 dimensions (``(C, 1, 1)`` ≡ ``(C,)``).
-   ``num_batches_tracked`` is left out of signatures: some exporters drop it.
+   ``num_batches_tracked`` is left out of signatures: some exporters drop it; so are buffers the
+   model derives from its configuration (``relative_position_index``: :mod:`weightport.layout.derived`).
 2. **Anchor** on signatures that occur exactly once on each side (patience-diff style). The longest
    run of anchors that is in the same order on both sides cuts the two module sequences into
    segments; anchors out of that order are still paired (a unique signature is strong evidence) but
@@ -45,7 +46,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from weightport.errors import AmbiguousMappingError, ArchitectureMismatchError
+from weightport.layout.derived import is_derived
 from weightport.layout.spec import TensorSpec
+from weightport.text import listing
 
 __all__ = [
     "Alignment",
@@ -63,6 +66,11 @@ _ROLE_ALIASES: dict[str, str] = {
     "weight": "weight",
     "bias": "bias",
     "gamma": "weight",
+    # A per-channel layer scale: torchvision's ConvNeXt ``layer_scale (C, 1, 1)`` is timm's ``gamma (C,)``.
+    # Both must have one role, or the blocks holding them never meet.
+    "layer_scale": "weight",
+    "lambda1": "weight",  # Hugging Face's DINOv2 layer scales (timm: ``ls1.gamma``)
+    "lambda2": "weight",
     "beta": "bias",
     "kernel": "weight",
     "running_mean": "running_mean",
@@ -171,9 +179,8 @@ class Alignment:
         """
         if self.divergences:
             raise ArchitectureMismatchError(
-                "the checkpoint and the model are not the same architecture:\n"
-                + "\n".join(f"  - {d.detail}" for d in self.divergences[:5])
-                + (f"\n  … and {len(self.divergences) - 5} more" if len(self.divergences) > 5 else ""),
+                "the checkpoint and the model are not the same architecture:\n  "
+                + listing((f"- {d.detail}" for d in self.divergences), 5, sep="\n  "),
                 hint="load into the matching architecture, or give explicit rename rules for the part you want",
             )
 
@@ -184,6 +191,11 @@ class _Module:
     position: int
     tensors: list[TensorSpec]
     signature: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+
+def _counted(key: str) -> bool:
+    """Whether a tensor counts in its module's signature (optional and derived tensors do not)."""
+    return role_of(key) not in _OPTIONAL_ROLES and not is_derived(key)
 
 
 def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -200,7 +212,7 @@ def _modules(specs: Sequence[TensorSpec], shared_leaves: set[str]) -> list[_Modu
         signature = sorted(
             (_signature_role(t.key, shared_leaves), _squeezed(t.shape))
             for t in tensors
-            if role_of(t.key) not in _OPTIONAL_ROLES
+            if _counted(t.key)
         )
         modules.append(_Module(path, position, tensors, tuple(signature)))
     return modules
@@ -400,7 +412,7 @@ def _pair_window(
             left_src.extend(src_list)
     left_tgt.extend(m for sig, lst in by_sig_tgt.items() if sig not in by_sig_src for m in lst)
     # 4. gap: one module left on each side with the same roles and ranks, only the sizes differ.
-    if len(left_src) == 1 and len(left_tgt) == 1 and _roles_and_ranks(left_src[0]) == _roles_and_ranks(left_tgt[0]):
+    if len(left_src) == 1 and len(left_tgt) == 1 and _same_roles_fitting(left_src[0], left_tgt[0]):
         pair(left_src[0], left_tgt[0], _CONF_GAP, "the one module left at this place on each side, shapes differ")
     elif left_src and left_tgt and not _pair_regrouped(left_src, left_tgt, pair_tensor):
         # Both sides have modules here that nothing pairs: a different structure, not an extra part.
@@ -419,20 +431,25 @@ def _pair_regrouped(
 ) -> bool:
     """Pair leftover tensors one by one when the libraries group them into modules differently.
 
-    Only when every (role, shape) among the leftovers occurs as often on both sides (e.g. a class
-    token and a position embedding held by the root module in one library and by an ``embeddings``
-    module and an ``encoder`` module in another); otherwise nothing is paired.
+    Only when every (role, shape) the two sides share occurs as often on both (e.g. a class token and
+    a position embedding held by the root module in one library and by an ``embeddings`` module and
+    an ``encoder`` module in another), and only one side has tensors the other lacks (a checkpoint's
+    classifier against a headless model stays unpaired); otherwise nothing is paired.
     """
     by_src: dict[tuple, list[TensorSpec]] = defaultdict(list)
     by_tgt: dict[tuple, list[TensorSpec]] = defaultdict(list)
     for modules, groups in ((left_src, by_src), (left_tgt, by_tgt)):
         for m in modules:
             for t in m.tensors:
-                if role_of(t.key) not in _OPTIONAL_ROLES:
+                if _counted(t.key):
                     groups[(role_of(t.key), _squeezed(t.shape))].append(t)
-    if by_src.keys() != by_tgt.keys() or any(len(by_src[k]) != len(by_tgt[k]) for k in by_src):
+    shared = by_src.keys() & by_tgt.keys()
+    if not shared or any(len(by_src[k]) != len(by_tgt[k]) for k in shared):
         return False
-    for key, src_list in by_src.items():
+    if by_src.keys() - shared and by_tgt.keys() - shared:
+        return False  # each side has tensors the other lacks: a different structure, not an extra part
+    for key in shared:
+        src_list = by_src[key]
         if key[0] == _ANONYMOUS and len(src_list) > 1:
             return False  # nameless tensors of one shape, in modules that do not correspond: a guess
         for s, t in zip(src_list, by_tgt[key]):
@@ -440,8 +457,24 @@ def _pair_regrouped(
     return True
 
 
+def _same_roles_fitting(a: _Module, b: _Module) -> bool:
+    """Same roles, and each role's tensors of one rank, or a conv kernel against the Linear it equals."""
+    from weightport.layout.fit.flatten import kernel_and_linear
+
+    if _roles_and_ranks(a) == _roles_and_ranks(b):
+        return True
+    sa, sb = _role_shapes(a), _role_shapes(b)
+    return [r for r, _ in sa] == [r for r, _ in sb] and all(
+        len(x) == len(y) or kernel_and_linear(x, y) for (_, x), (_, y) in zip(sa, sb)
+    )
+
+
+def _role_shapes(module: _Module) -> list[tuple[str, tuple[int, ...]]]:
+    return sorted((role_of(t.key), t.shape) for t in module.tensors if _counted(t.key))
+
+
 def _roles_and_ranks(module: _Module) -> list[tuple[str, int]]:
-    return sorted((role_of(t.key), len(t.shape)) for t in module.tensors if role_of(t.key) not in _OPTIONAL_ROLES)
+    return sorted((role_of(t.key), len(t.shape)) for t in module.tensors if _counted(t.key))
 
 
 def _show(signature: tuple) -> str:
@@ -449,8 +482,7 @@ def _show(signature: tuple) -> str:
 
 
 def _paths(modules: list[_Module], limit: int = 4) -> str:
-    shown = ", ".join(m.path or "<root>" for m in modules[:limit])
-    return shown + (f", … {len(modules) - limit} more" if len(modules) > limit else "")
+    return listing((m.path or "<root>" for m in modules), limit)
 
 
 _TOKEN = re.compile(r"[a-z]+|\d+")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from weightport.errors import AmbiguousMappingError, DtypeError
-from weightport.keys import matches_any
+from weightport.keys import fold_keys, matches_any
 from weightport.layout.fit.base import FitContext, Fitter, fitters
 from weightport.layout.head import head_keys
 from weightport.layout.match import Match, match_keys
@@ -92,6 +92,7 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     renamed = _renamed(opened, options, plan.notes)
     heads = head_keys(module, list(target), into=options.into, reinit=options.reinit)
     renamed = _ecosystem_converted(renamed, module, target, heads, options, plan.notes)
+    renamed = _qkv_bias_harmonised(renamed, target, options, plan.notes)
     matches = _match(renamed, target, options)
     plan.into = options.into or _common_into(matches)
     plan.notes.extend(opened.extracted.notes)
@@ -130,12 +131,32 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             confidence=m.confidence,
         ))
         producers[m.target_key] = Production(tensor, dest.dtype, *fit)
+        if options.check_finite and not _finite_into(tensor, dest.dtype):
+            plan.nonfinite.append(origin)
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
     _missing(plan, target, used_targets, heads, explicit, options)
     plan.unexpected = [renamed.origin[k] for k in renamed.tensors if k not in used_sources]
+    _derived(plan, module)
+    _headless(plan, module)
     plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
     return Planned(plan, producers)
+
+
+def _finite_into(tensor: Any, dtype: Any) -> bool:
+    """Whether ``tensor`` holds no NaN/infinity and, cast to a narrower float ``dtype``, still none."""
+    import torch
+
+    from weightport.loading.apply import all_finite
+
+    if not all_finite(tensor):
+        return False
+    if not (tensor.is_floating_point() and dtype.is_floating_point) or tensor.numel() == 0:
+        return True
+    limit = torch.finfo(dtype).max
+    if torch.finfo(tensor.dtype).max <= limit:
+        return True
+    return max(-float(tensor.amin()), float(tensor.amax())) <= limit  # no copy of the tensor
 
 
 def _head_reason(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> str:
@@ -204,6 +225,25 @@ def _ecosystem_converted(renamed: Renamed, module: nn.Module, target: dict[str, 
     notes.append(f"converted by timm's own checkpoint filter {converted.filter}"
                  + (f" for {converted.into!r}" if converted.into else "") + f" ({len(converted.tensors)} tensors)")
     return Renamed(tensors, origin, ops)
+
+
+def _qkv_bias_harmonised(renamed: Renamed, target: dict[str, Any], options: LoadOptions,
+                         notes: list[str]) -> Renamed:
+    """Fused q/k/v biases split (or separate ones fused) into the model's convention."""
+    from weightport.layout.qkv_bias import harmonise_qkv_bias
+
+    if options.match == "exact":
+        return renamed
+    rewrite = harmonise_qkv_bias(renamed.tensors, target)
+    if rewrite is None:
+        return renamed
+    origin = {k: renamed.origin[src] for k, src in rewrite.origin.items()}
+    ops = {k: renamed.ops[src] + ([rewrite.step[k]] if k in rewrite.step else []) for k, src in rewrite.origin.items()}
+    notes.append(f"q/k/v biases rewritten into the model's convention ({len(rewrite.step)} tensors)"
+                 + (f"; dropped k biases up to {rewrite.dropped_k_max:.3g} (torchvision's Swin V2 ignores its k bias; "
+                    "in dot-product attention a k bias shifts all logits of a query alike and cancels in softmax)"
+                    if rewrite.dropped_k_max else ""))
+    return Renamed(rewrite.tensors, origin, ops)
 
 
 def _needs_mapping(renamed: Renamed, target: dict[str, Any], options: LoadOptions) -> bool:
@@ -343,6 +383,38 @@ def _missing(plan: LoadPlan, target: dict[str, Any], used_targets: set[str], hea
             continue
         else:
             plan.missing.append(key)
+
+
+def _derived(plan: LoadPlan, module: nn.Module) -> None:
+    """Buffers the model computes itself: not missing when the checkpoint lacks them, and dropped (not
+    unexpected) when the checkpoint has them and the model recomputes them."""
+    from weightport.layout.derived import is_derived, recomputed_buffers
+
+    kept = [k for k in plan.missing if is_derived(k)]
+    if kept:
+        plan.missing = [k for k in plan.missing if k not in kept]
+        plan.notes.append(f"kept the model's own values of {len(kept)} buffer(s) it derives from its configuration, "
+                          "not in the checkpoint: " + ", ".join(fold_keys(kept, 6)))
+    recomputed = recomputed_buffers(module)
+    dropped = [k for k in plan.unexpected if is_derived(k) and k.rpartition(".")[2] in recomputed]
+    if dropped:
+        plan.unexpected = [k for k in plan.unexpected if k not in dropped]
+        plan.notes.append(f"dropped {len(dropped)} checkpoint buffer(s) the model recomputes from its configuration: "
+                          + ", ".join(fold_keys(dropped, 6)))
+
+
+def _headless(plan: LoadPlan, module: nn.Module) -> None:
+    """A model built without a classifier (timm's ``num_classes=0``) has no place for the checkpoint's:
+    those tensors are dropped with a note, not reported as unexpected."""
+    from weightport.layout.head import HEAD_NAMES
+
+    if not any(getattr(sub, "num_classes", None) == 0 for sub in module.modules()):
+        return
+    dropped = [k for k in plan.unexpected if k.split(".", 1)[0] in HEAD_NAMES]
+    if dropped:
+        plan.unexpected = [k for k in plan.unexpected if k not in dropped]
+        plan.notes.append("the model has no classifier (num_classes=0): dropped the checkpoint's "
+                          + ", ".join(fold_keys(dropped, 6)))
 
 
 def _first_conv_key(module: nn.Module, opened: OpenedSource, matches: list[Match]) -> str | None:

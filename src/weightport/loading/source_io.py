@@ -6,13 +6,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from weightport.fetch.step import fetch_files
 from weightport.fetch.types import Fetched
 from weightport.formats import RawCheckpoint, ReadOptions, read_checkpoint
 from weightport.layout.canonical import canonicalise
 from weightport.layout.extract import Extracted, extract_state_dict
 from weightport.loading.options import LoadOptions
 from weightport.registry.resolve import SourceLike, resolve
-from weightport.registry.schemes import get_adapter
 from weightport.registry.source import Source, jsonable
 from weightport.report import SourceInfo
 
@@ -70,7 +70,7 @@ def fetch_source(source: SourceLike, options: LoadOptions) -> FetchedSource:
     """Resolve ``source`` and fetch its files into the cache (no reading)."""
     t0 = time.perf_counter()
     resolved = resolve(source)
-    fetched = get_adapter(resolved.scheme).fetch(resolved, options.fetch)
+    fetched = fetch_files(resolved, options.fetch)
     return FetchedSource(resolved, fetched, time.perf_counter() - t0)
 
 

@@ -49,9 +49,9 @@ def write(args: argparse.Namespace, out: Output) -> int:
 
 
 def check(args: argparse.Namespace, out: Output) -> int:
+    from weightport.fetch.step import fetch_files
     from weightport.fetch.weightport_lock import LockFile, check_locked
     from weightport.registry.resolve import resolve
-    from weightport.registry.schemes import get_adapter
 
     lock = LockFile.load(args.file)
     wanted = args.sources or list(lock.sources)
@@ -65,7 +65,7 @@ def check(args: argparse.Namespace, out: Output) -> int:
             continue
         try:
             source = resolve(uri)
-            check_locked(source, get_adapter(source.scheme).fetch(source, options), entry)
+            check_locked(source, fetch_files(source, options), entry)
             results.append({"source": uri, "status": "ok", "problem": None})
         except IntegrityError as exc:
             results.append({"source": uri, "status": "mismatch", "problem": exc.message})

@@ -72,6 +72,7 @@ BUILTIN_FITTERS: dict[str, str] = {
     "pos_embed": "weightport.layout.fit.builtin:POS_EMBED",
     "patch_embed": "weightport.layout.fit.builtin:PATCH_EMBED",
     "classes": "weightport.layout.fit.builtin:CLASSES",
+    "flatten": "weightport.layout.fit.builtin:FLATTEN",
 }
 
 FITTERS: Registry[Fitter] = Registry("fitter", BUILTIN_FITTERS)

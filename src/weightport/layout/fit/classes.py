@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from weightport.errors import UnknownClassError
 from weightport.layout.fit.base import FitContext
+from weightport.text import listing
 
 if TYPE_CHECKING:
     import torch
@@ -67,7 +68,7 @@ class ClassSubset:
 
     def describe(self, tensor: torch.Tensor, ctx: FitContext) -> str:
         wanted = list(ctx.options["classes"])
-        shown = ", ".join(wanted[:3]) + (f", … ({len(wanted) - 3} more)" if len(wanted) > 3 else "")
+        shown = listing(wanted, 3)
         return f"classes {tensor.shape[0]}->{len(wanted)} by name ({shown})"
 
     @staticmethod
