@@ -18,6 +18,7 @@ from weightport.cli.spelling import cli_hint
      "point WEIGHTPORT_CACHE (or --cache-dir) at a writable directory"),
     ('use match="structural"', "use --match structural"),
     ("exclude=[...] drops them", "--exclude PATTERN ... drops them"),
+    ("name it: reinit=['fc', 'head.bias']", "name it: --reinit fc head.bias"),
 ])
 def test_python_options_in_hints_become_flags(python: str, cli: str) -> None:
     assert cli_hint(python) == cli

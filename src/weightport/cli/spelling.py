@@ -9,15 +9,29 @@ the same way. Options the command does not have stay as they are.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+
+
+def _list_flag(flag: str, placeholder: str) -> Callable[[re.Match[str]], str]:
+    """``reinit=['fc', 'head']`` → ``--reinit fc head``; ``reinit=[...]`` → ``--reinit KEY ...``."""
+
+    def spell(match: re.Match[str]) -> str:
+        items = [i.strip().strip("'\"") for i in match.group(1).split(",") if i.strip()]
+        if not items or items == ["..."]:
+            return f"{flag} {placeholder} ..."
+        return " ".join([flag, *items])
+
+    return spell
+
 
 #: (Python spelling, command-line spelling), applied in order.
-SPELLINGS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+SPELLINGS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = tuple(
     (re.compile(pattern), replacement)
     for pattern, replacement in (
         (r"\bstrict=False\b", "--no-strict"),
-        (r"\breinit=\[[^\]]*\]", "--reinit KEY ..."),
-        (r"\bexclude=\[[^\]]*\]", "--exclude PATTERN ..."),
-        (r"\binclude=\[[^\]]*\]", "--include PATTERN ..."),
+        (r"\breinit=\[([^\]]*)\]", _list_flag("--reinit", "KEY")),
+        (r"\bexclude=\[([^\]]*)\]", _list_flag("--exclude", "PATTERN")),
+        (r"\binclude=\[([^\]]*)\]", _list_flag("--include", "PATTERN")),
         (r"\bema=True\b", "--ema"),
         (r"\bema=False\b", "--no-ema"),
         (r"\bverify=<[^>]*>(, e\.g\. verify=lambda: \w+\(\))?", "--verify MODULE:CALLABLE"),
