@@ -34,10 +34,14 @@ def test_plan_options_reach_the_planner(ckpts, capsys):
     from weightport.cli import main
 
     spec = f"{ckpts['models']}:tiny_with_extra"
-    assert main(["--json", "plan", str(ckpts["ddp"]), "--model", spec, "--num-classes", "5", "--no-strict"]) == 0
+    # The 5-class head is 6% of this tiny model: more than the default head rule re-initialises unnamed.
+    assert main(["--json", "plan", str(ckpts["ddp"]), "--model", spec, "--num-classes", "5", "--no-strict"]) == 3
+    assert json.loads(capsys.readouterr().out)["hint"] == "if that is what you want, name it: reinit=['fc']"
+    assert main(["--json", "plan", str(ckpts["ddp"]), "--model", spec, "--num-classes", "5", "--no-strict",
+                 "--reinit", "fc"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["strict"] is False and data["missing"] == ["extra.weight", "extra.bias"]
-    assert sorted(data["reinitialized"]) == ["fc.bias", "fc.weight"]  # 10 classes in the file, 5 in the model
+    assert sorted(data["reinitialized"]) == ["fc.bias", "fc.weight"]
     assert main(["plan", str(ckpts["ddp"]), "--model", spec, "--exclude", "fc", "--reinit", "extra", "fc"]) == 0
     assert "a load would succeed" in capsys.readouterr().out
 

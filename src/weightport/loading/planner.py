@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from weightport.errors import AmbiguousMappingError, DtypeError
-from weightport.keys import fold_keys, matches_any
+from weightport.keys import fold_keys, is_training_state, matches_any, parent
 from weightport.layout.fit.base import FitContext, Fitter, fitters
 from weightport.layout.head import head_keys
 from weightport.layout.match import Match, match_keys
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("weightport")
 
-#: Buffers that older checkpoints lack and whose absence changes nothing worth failing for.
-HARMLESS_MISSING = ("num_batches_tracked",)
 
 
 @dataclass
@@ -139,11 +137,39 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
     _missing(plan, target, used_targets, heads, explicit, options)
-    plan.unexpected = [renamed.origin[k] for k in renamed.tensors if k not in used_sources]
+    left = [k for k in renamed.tensors if k not in used_sources and _selected(renamed.origin[k], k, options)]
+    plan.dropped_head = _checkpoint_head(left, renamed, plan, module, heads)
+    plan.unexpected = [renamed.origin[k] for k in left if renamed.origin[k] not in plan.dropped_head]
     _derived(plan, module)
     _headless(plan, module)
     plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
+    if not explicit:
+        plan.reinit_share = _coverage(module, {r.key for r in plan.reinitialized})
     return Planned(plan, producers)
+
+
+def _checkpoint_head(left: list[str], renamed: Renamed, plan: LoadPlan, module: nn.Module,
+                     heads: set[str]) -> list[str]:
+    """The checkpoint's own classification layer, when it goes nowhere because the model's head is new.
+
+    Only the last module of the checkpoint, holding a weight (a matrix or 1×1 kernel) and maybe a bias,
+    and only when the model's head is re-initialised or the model has no head: a checkpoint's class
+    layer has nothing to go into then. Anything else left over is ``unexpected``.
+    """
+    if not left or not renamed.tensors:
+        return []
+    last = parent(next(reversed([k for k in renamed.tensors if not is_training_state(k)]), ""))
+    keys = [k for k in left if parent(k) == last]
+    leaves = sorted(k.rpartition(".")[2] for k in keys)
+    if leaves not in (["bias", "weight"], ["weight"]):
+        return []
+    weight = renamed.tensors[f"{last}.weight" if last else "weight"]
+    if weight.dim() not in (2, 4) or (weight.dim() == 4 and tuple(weight.shape[2:]) != (1, 1)):
+        return []
+    model_head_new = bool(heads) and all(k in {r.key for r in plan.reinitialized} for k in heads)
+    if not (model_head_new or not heads):
+        return []
+    return [renamed.origin[k] for k in keys]
 
 
 def _finite_into(tensor: Any, dtype: Any) -> bool:
@@ -376,13 +402,13 @@ def _missing(plan: LoadPlan, target: dict[str, Any], used_targets: set[str], hea
             continue
         if key in explicit:
             plan.reinitialized.append(Reinit(key, "named in reinit"))
+        elif options.include and not matches_any(key, options.include):
+            continue  # a selective load leaves the rest on purpose, the head included
+        elif options.exclude and matches_any(key, options.exclude):
+            continue
         elif key in heads:
             plan.reinitialized.append(Reinit(key, "head not in checkpoint"))
-        elif key.rsplit(".", 1)[-1] in HARMLESS_MISSING:
-            continue
-        elif options.include and not matches_any(key, options.include):
-            continue  # a selective load leaves the rest on purpose
-        elif options.exclude and matches_any(key, options.exclude):
+        elif is_training_state(key):
             continue
         else:
             plan.missing.append(key)
