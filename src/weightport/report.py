@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from weightport.errors import NonFiniteWeightsError, ShapeMismatchError, StrictLoadError
 from weightport.keys import fold_keys, is_training_state
+from weightport.units import format_bytes
 
 
 @dataclass
@@ -255,7 +256,7 @@ class LoadPlan:
     def _lines(self) -> list[str]:
         src = self.source
         digest = f" sha256 {src.sha256[:12]}…" if src.sha256 else ""
-        size = f" {src.bytes / 1e6:.1f} MB" if src.bytes else ""
+        size = f" {format_bytes(src.bytes)}" if src.bytes else ""
         lines = [
             f"weightport {self._title()}: {src.uri} ({src.format or '?'}{size}{digest})"
             + (f" into {self.into!r}" if self.into else ""),
