@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from weightport.errors import ArchitectureMismatchError, NonFiniteWeightsError, ShapeMismatchError, StrictLoadError
 from weightport.keys import fold_keys, is_training_state, parent
+from weightport.units import format_bytes
 
 #: Shape mismatches in this many modules or more mean the checkpoint is for another architecture
 #: (a layer or two changed on purpose is a shape mismatch, with a reinit= hint that works).
@@ -295,7 +296,7 @@ class LoadPlan:
     def _lines(self) -> list[str]:
         src = self.source
         digest = f" sha256 {src.sha256[:12]}…" if src.sha256 else ""
-        size = f" {src.bytes / 1e6:.1f} MB" if src.bytes else ""
+        size = f" {format_bytes(src.bytes)}" if src.bytes else ""
         lines = [
             f"weightport {self._title()}: {src.uri} ({src.format or '?'}{size}{digest})"
             + (f" into {self.into!r}" if self.into else ""),

@@ -21,6 +21,7 @@ from weightport.layout.fit.base import FitContext, Fitter, fitters
 from weightport.layout.head import head_keys, rival_heads
 from weightport.layout.match import Match, match_keys
 from weightport.layout.rename import apply_rules, load_rules
+from weightport.layout.roles import find_roles
 from weightport.loading.options import LoadOptions
 from weightport.loading.source_io import OpenedSource
 from weightport.report import LoadPlan, Mismatch, Reinit, TensorRecord
@@ -100,7 +101,9 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     if opened.extracted.dropped:
         plan.notes.append(f"ignored {len(opened.extracted.dropped)} non-weight entries (training state)")
     explicit = set(heads) if options.reinit else set()
-    first_conv = _first_conv_key(module, opened, matches)
+    roles_of = find_roles(module, [(m.source_key, m.target_key) for m in matches], heads,
+                          declared_head=opened.source.head, declared_first_conv=opened.source.first_conv,
+                          user_named_head=bool(options.reinit))
     used_targets: set[str] = set()
     used_sources: set[str] = set()
     excluded = 0
@@ -115,7 +118,7 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             plan.reinitialized.append(Reinit(m.target_key, "named in reinit"))
             continue
         tensor, dest = renamed.tensors[m.source_key], target[m.target_key]
-        roles = _roles(m.target_key, heads, first_conv)
+        roles = roles_of.of(m.target_key)
         fit, shape_ops = _fit_shape(tensor, dest, m, module, opened, options, roles)
         if fit is None:
             if "head" in roles:
@@ -491,34 +494,6 @@ def _headless(plan: LoadPlan, module: nn.Module) -> None:
         plan.unexpected = [k for k in plan.unexpected if k not in dropped]
         plan.notes.append("the model has no classifier (num_classes=0): dropped the checkpoint's "
                           + ", ".join(fold_keys(dropped, 6)))
-
-
-def _first_conv_key(module: nn.Module, opened: OpenedSource, matches: list[Match]) -> str | None:
-    """The target key of the first convolution's weight: the source's ``first_conv`` when it names
-    one, else the model's first convolution."""
-    from torch import nn
-
-    declared = opened.source.first_conv
-    if declared:
-        for m in matches:
-            if m.source_key in (declared, f"{declared}.weight"):
-                return m.target_key
-    for name, sub in module.named_modules():
-        if isinstance(sub, nn.modules.conv._ConvNd):
-            return f"{name}.weight" if name else "weight"
-    return None
-
-
-def _roles(target_key: str, heads: set[str], first_conv: str | None) -> frozenset[str]:
-    roles = set()
-    if target_key in heads:
-        roles.add("head")
-    if target_key == first_conv:
-        roles.add("first_conv")
-    leaf = target_key.rsplit(".", 1)[-1]
-    if leaf in ("pos_embed", "position_embeddings", "pos_embedding"):
-        roles.add("pos_embed")
-    return frozenset(roles)
 
 
 def _coverage(module: nn.Module, loaded: set[str]) -> float:
