@@ -39,7 +39,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("layout", ("weightport.layout",)),
     ("report", ("weightport.report",)),
     ("loading", ("weightport.loading", "weightport.lock")),
-    ("surface", ("weightport.mixin", "weightport.cli", "weightport.lightning", "weightport.bench", "weightport")),
+    ("surface", ("weightport.mixin", "weightport.hooks", "weightport.init_args", "weightport.cli",
+                 "weightport.lightning", "weightport.bench", "weightport")),
 ]
 
 #: Modules allowed to import by name (the registration idiom), and why.
