@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml benchmarks/pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: test test-random demo setup bench-load fuzz lint clean
+.PHONY: test test-random demo demo-reference setup bench-load fuzz lint clean
 
 $(STAMP): pyproject.toml benchmarks/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,16 @@ RANDOM_SEED ?= $(shell od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 test-random: $(STAMP)
 	$(BIN)/python -m pytest -p randomly -p no:cacheprovider --randomly-seed=$(RANDOM_SEED) $(PYTEST_ARGS)
 
+# The fine-tune baselines: 3 ImageNet sources + scratch, 2 protocols, 3 seeds, into
+# benchmarks/results/finetune/<UTC time>/ (DEMO_ARGS to change anything, e.g. DEMO_ARGS="--name mine").
+# OMP_WAIT_POLICY=PASSIVE: idle threads sleep instead of spinning (a shared machine); numbers unchanged.
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(BIN)/python -m weightport.cli bench finetune
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m weightport.cli bench finetune $(DEMO_ARGS)
+
+# The committed reference run that the README shows: benchmarks/results/finetune/reference/.
+demo-reference: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m weightport.cli bench finetune --name reference --overwrite
 
 bench-load: $(STAMP)
 	$(BIN)/python benchmarks/loading.py

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from weightport.errors import ShapeMismatchError, StrictLoadError
-from weightport.keys import fold_keys
+from weightport.errors import NonFiniteWeightsError, ShapeMismatchError, StrictLoadError
+from weightport.keys import fold_keys, is_training_state
+from weightport.units import format_bytes
 
 
 @dataclass
@@ -82,6 +83,10 @@ class SourceInfo:
         return {k: v for k, v in asdict(self).items() if v not in (None, {}, [])}
 
 
+#: The largest share of a model's parameters the default head rule may re-initialise unnamed.
+MAX_UNNAMED_REINIT_SHARE = 0.05
+
+
 @dataclass
 class LoadPlan:
     """A dry run of a load: printable, comparable, JSON-serialisable; ``weightport.apply`` carries it out.
@@ -94,11 +99,18 @@ class LoadPlan:
         strict: Whether every target weight must be loaded or re-initialised on purpose.
         loaded: One record per tensor that will be loaded.
         missing: Target keys the checkpoint does not cover (and that are not re-initialised).
-        unexpected: Checkpoint keys that go nowhere.
+        unexpected: Checkpoint weights that go nowhere (an error under ``strict``, as in torch; training
+            state such as ``num_batches_tracked`` is never counted).
         reinitialized: Target keys re-initialised on purpose, with the reason.
         mismatched: Pairs whose shapes do not fit (an error when the plan is applied).
+        nonfinite: Checkpoint keys whose values are NaN or infinite, or would overflow the target dtype
+            (an error when the plan is applied, unless ``check_finite=False``).
         coverage: Fraction of the target's parameter elements that come from the checkpoint.
         notes: Things worth knowing (EMA weights present, dropped training state, fallbacks).
+        dropped_head: Checkpoint keys of its classification layer, left out because the model's head is
+            re-initialised or the model has none.
+        reinit_share: Fraction of the model's parameters re-initialised by the default head rule (when
+            ``reinit`` names nothing); above :data:`MAX_UNNAMED_REINIT_SHARE` the load is refused.
     """
 
     source: SourceInfo
@@ -109,9 +121,12 @@ class LoadPlan:
     unexpected: list[str] = field(default_factory=list)
     reinitialized: list[Reinit] = field(default_factory=list)
     mismatched: list[Mismatch] = field(default_factory=list)
+    nonfinite: list[str] = field(default_factory=list)
     coverage: float = 0.0
     min_coverage: float | None = None
     notes: list[str] = field(default_factory=list)
+    dropped_head: list[str] = field(default_factory=list)
+    reinit_share: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -120,6 +135,12 @@ class LoadPlan:
 
     def problem(self) -> Exception | None:
         """The error applying this plan would raise, or ``None``."""
+        if self.nonfinite:
+            return NonFiniteWeightsError(
+                f"{len(self.nonfinite)} tensor(s) in {self.source.uri} hold NaN or infinite values (or overflow "
+                "the model's dtype): " + ", ".join(self.nonfinite[:10]),
+                hint="the checkpoint is damaged or diverged; pass check_finite=False to load it anyway",
+            )
         if self.mismatched:
             return ShapeMismatchError(
                 [(m.source_key, m.target_key, m.source_shape, m.target_shape) for m in self.mismatched],
@@ -141,6 +162,15 @@ class LoadPlan:
                 missing=self.missing, unexpected=self.unexpected,
                 hint="check the mapping with `weightport plan`, or lower min_coverage",
             )
+        if self.reinit_share > MAX_UNNAMED_REINIT_SHARE:
+            keys = [r.key for r in self.reinitialized]
+            return StrictLoadError(
+                f"re-initialising {self.reinit_share:.1%} of the model's parameters as its head "
+                f"({', '.join(fold_keys(keys, limit=6))}) is more than {MAX_UNNAMED_REINIT_SHARE:.0%}: "
+                "weightport does not re-initialise that much of a network without being told",
+                missing=self.missing, unexpected=self.unexpected,
+                hint=f"if that is what you want, name it: reinit={sorted({k.rpartition('.')[0] for k in keys})!r}",
+            )
         if self.strict and self.missing:
             return StrictLoadError(
                 f"{len(self.missing)} model weight(s) are not in {self.source.uri}: "
@@ -148,6 +178,15 @@ class LoadPlan:
                 missing=self.missing, unexpected=self.unexpected,
                 hint="pass strict=False to keep their current values, or reinit=[...] to re-initialise them "
                 "on purpose",
+            )
+        unexpected_weights = [k for k in self.unexpected if not is_training_state(k)]
+        if self.strict and unexpected_weights:
+            return StrictLoadError(
+                f"{len(unexpected_weights)} checkpoint weight(s) in {self.source.uri} go nowhere in the model: "
+                + ", ".join(fold_keys(unexpected_weights, limit=8)),
+                missing=self.missing, unexpected=self.unexpected,
+                hint="leave them out on purpose with exclude=[...] (checkpoint keys or module paths), map them with "
+                "rename={regex: replacement}, or pass strict=False to ignore them",
             )
         return None
 
@@ -171,12 +210,14 @@ class LoadPlan:
             "unexpected": list(self.unexpected),
             "reinitialized": [r.key for r in self.reinitialized],
             "reinitialized_reasons": {r.key: r.reason for r in self.reinitialized},
+            "nonfinite": list(self.nonfinite),
             "mismatched": [
                 {"source_key": m.source_key, "target_key": m.target_key,
                  "source_shape": list(m.source_shape), "target_shape": list(m.target_shape)}
                 for m in self.mismatched
             ],
             "notes": list(self.notes),
+            "dropped_head": list(self.dropped_head),
         }
 
     def to_json(self, **kwargs: Any) -> str:
@@ -215,7 +256,7 @@ class LoadPlan:
     def _lines(self) -> list[str]:
         src = self.source
         digest = f" sha256 {src.sha256[:12]}…" if src.sha256 else ""
-        size = f" {src.bytes / 1e6:.1f} MB" if src.bytes else ""
+        size = f" {format_bytes(src.bytes)}" if src.bytes else ""
         lines = [
             f"weightport {self._title()}: {src.uri} ({src.format or '?'}{size}{digest})"
             + (f" into {self.into!r}" if self.into else ""),
@@ -240,6 +281,9 @@ class LoadPlan:
             for reason, _ in reasons.most_common():
                 keys = [r.key for r in self.reinitialized if r.reason == reason]
                 lines.append(f"  re-initialised ({reason}): " + ", ".join(fold_keys(keys, limit=6)))
+        if self.dropped_head:
+            lines.append("  left out (the checkpoint's classification layer; the model's head is new or absent): "
+                         + ", ".join(fold_keys(self.dropped_head, limit=4)))
         for label, keys in (("missing", self.missing), ("unexpected", self.unexpected)):
             if keys:
                 lines.append(f"  {label}: " + ", ".join(fold_keys(keys, limit=8)))

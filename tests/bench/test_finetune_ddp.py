@@ -20,7 +20,7 @@ PATHS = os.pathsep.join(str(REPO / d) for d in ("src", "benchmarks"))
 def test_two_process_ddp_checks_weights_and_reduces_metrics(tmp_path: Path, timm_checkpoint: Path) -> None:
     out = tmp_path / "out"
     args = tiny_args(out, str(timm_checkpoint), "--protocols", "lp-ft", "--epochs", "2", "--probe-epochs", "1",
-                     "--devices", "2", "--strategy", "ddp")  # fmt: skip
+                     "--devices", "2", "--strategy", "ddp", "--seeds", "0")  # fmt: skip
     # Lightning's "ddp" starts rank 1 by re-running this command, so it must be a real command line.
     env = {**os.environ, "PYTHONPATH": f"{PATHS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
@@ -41,3 +41,5 @@ def test_two_process_ddp_checks_weights_and_reduces_metrics(tmp_path: Path, timm
     assert 0.0 <= run["top1"] <= 1.0 and run["epochs"] == 2
     # Images/s counts the images of both ranks: 2 epochs x 2 batches x 16 images x 2 ranks.
     assert run["images_per_s"] == pytest.approx(2 * 2 * 16 * 2 / run["train_s"], rel=0.05)
+    # The table's throughput is per device: half of it on each of the two ranks.
+    assert run["images_per_s_per_device"] == pytest.approx(run["images_per_s"] / 2, abs=0.01)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from weightport.errors import UsageError
@@ -40,7 +42,39 @@ def test_command_line_flags_override_every_protocol() -> None:
     assert config.recipe("lp-ft").lr == recipe_for("lp-ft").lr
 
 
-def test_defaults_compare_the_efficientnet_weights_with_scratch() -> None:
+def test_defaults_compare_three_real_sources_and_scratch_over_three_seeds() -> None:
     config = config_from_args(build_parser().parse_args([]))
-    assert config.sources == ("efficientnet_lite0", "scratch")
-    assert config.protocols == ("linear", "full") and config.arch == "tf_efficientnet_lite0"
+    assert config.sources == ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "scratch")
+    assert config.protocols == ("linear", "full") and len(config.seeds) >= 3
+    # Each set of weights goes into the architecture it fits; scratch is --arch.
+    assert [(s.label, s.arch) for s in config.specs()] == [
+        ("efficientnet_lite0", "tf_efficientnet_lite0"), ("efficientnet_lite1", "tf_efficientnet_lite1"),
+        ("efficientnet_lite2", "tf_efficientnet_lite2"), ("scratch", "tf_efficientnet_lite0"),
+    ]
+    # Results go to a new run directory, never over the committed reference.
+    assert config.out_dir.parent == Path("benchmarks/results/finetune") and config.out_dir.name != "reference"
+
+
+def test_any_source_string_with_its_architecture() -> None:
+    args = build_parser().parse_args(["--source", "hf:org/repo@v1/model.safetensors", "--source", "./my.ckpt",
+                                      "--source", "scratch:resnet18", "--source-arch", "./my.ckpt=resnet18",
+                                      "--arch", "timm:resnet10t"])  # fmt: skip
+    specs = config_from_args(args).specs()
+    assert [(s.label, s.source, s.arch) for s in specs] == [
+        ("hf:org/repo@v1/model.safetensors", "hf:org/repo@v1/model.safetensors", "timm:resnet10t"),
+        ("./my.ckpt", "./my.ckpt", "resnet18"),
+        ("scratch:resnet18", None, "resnet18"),
+    ]
+
+
+def test_a_source_given_twice_or_a_bad_source_arch_is_refused() -> None:
+    with pytest.raises(UsageError, match="given twice"):
+        config_from_args(build_parser().parse_args(["a.pt", "--source", "a.pt"])).specs()
+    with pytest.raises(UsageError, match="SOURCE=ARCH"):
+        config_from_args(build_parser().parse_args(["--source-arch", "resnet18"]))
+
+
+def test_recipe_body_is_the_freezing_and_overridable() -> None:
+    args = build_parser().parse_args(["--body", "encoder", "--protocols", "linear"])
+    assert config_from_args(args).recipe("linear").body == "encoder"
+    assert recipe_for("linear").body == "backbone"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.bench.conftest import tiny_args
-from weightport_bench.finetune import main
+from weightport_bench.finetune import compare, main
 from weightport_bench.finetune.recipe import PROTOCOLS
-from weightport_bench.finetune.report import CSV_COLUMNS
+from weightport_bench.finetune.report import CSV_COLUMNS, SUMMARY_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -77,17 +77,66 @@ def test_pretrained_rows_carry_the_sources_provenance(grid: tuple[Path, Path]) -
             assert float(r["coverage"]) == pytest.approx(1 - head / int(r["params_total"]), abs=1e-6)
 
 
-def test_json_states_recipes_runs_and_mean_std_over_seeds(grid: tuple[Path, Path]) -> None:
-    data = json.loads((grid[0] / "results.json").read_text())
+def test_json_states_recipes_runs_and_intervals_over_seeds(grid: tuple[Path, Path]) -> None:
+    out = grid[0]
+    data = json.loads((out / "results.json").read_text())
     assert set(data["recipes"]) == set(PROTOCOLS)
     assert data["recipes"]["lp-ft"]["probe_epochs"] == 1 and data["recipes"]["linear"]["image_size"] == 32
     assert len(data["runs"]) == 12
     assert data["meta"]["arguments"]["seeds"] == [0, 1] and data["meta"]["arguments"]["recipe_epochs"] == 2
+    assert data["meta"]["machine"]["torch_threads"] == 1 and data["meta"]["machine"]["cpu_capability"]
+    assert all(r["threads"] == 1 and r["deterministic"] is True for r in data["runs"])
     for entry in data["summary"]:
-        tops = [r["top1"] for r in data["runs"] if (r["source"], r["protocol"]) == (entry["source"], entry["protocol"])]
-        assert entry["seeds"] == [0, 1]
-        assert entry["top1_mean"] == pytest.approx(sum(tops) / 2)
-        assert entry["top1_std"] == pytest.approx(abs(tops[0] - tops[1]) / 2**0.5)
+        runs = [r for r in data["runs"] if (r["source"], r["protocol"]) == (entry["source"], entry["protocol"])]
+        tops = [r["top1"] for r in runs]
+        assert entry["seeds"] == [0, 1] and entry["n"] == 2 and entry["metric"] == "val_top1"
+        assert entry["mean"] == pytest.approx(sum(tops) / 2)
+        # Two seeds: Student's t with 1 degree of freedom (12.71), not the normal 1.96.
+        half = 12.7062 * (abs(tops[0] - tops[1]) / 2**0.5) / 2**0.5
+        assert entry["ci_high"] - entry["mean"] == pytest.approx(half, rel=1e-4, abs=1e-9)
+        if entry["source"] == "scratch":
+            assert entry["baseline"] is None and entry["verdict"] is None
+        else:  # paired by seed with scratch under the same protocol
+            base = {r["seed"]: r["top1"] for r in data["runs"] if (r["source"], r["protocol"]) ==
+                    ("scratch", entry["protocol"])}  # fmt: skip
+            diffs = [r["top1"] - base[r["seed"]] for r in runs]
+            assert entry["baseline"] == "scratch" and entry["diff_mean"] == pytest.approx(sum(diffs) / 2)
+            assert entry["verdict"] in ("better", "worse", "unclear")
+
+
+def test_summary_csv_and_markdown_carry_the_table(grid: tuple[Path, Path]) -> None:
+    out = grid[0]
+    with (out / "summary.csv").open() as handle:
+        summary = list(csv.DictReader(handle))
+    assert list(summary[0]) == list(SUMMARY_COLUMNS) and len(summary) == 6
+    markdown = (out / "results.md").read_text()
+    assert "val_top1 %, mean [95 % CI]" in markdown and "vs scratch (paired)" in markdown
+    assert markdown.count("\n") == 2 + 6
+
+
+def test_a_second_run_into_the_same_directory_is_refused(grid: tuple[Path, Path],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    out = grid[0]
+    before = (out / "results.json").read_bytes()
+    assert main(tiny_args(out, "scratch", "--protocols", "linear")) == 2
+    assert "already holds results" in capsys.readouterr().err
+    assert (out / "results.json").read_bytes() == before
+
+
+def test_compare_finds_every_number_that_differs(grid: tuple[Path, Path], tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = grid[0]
+    data = json.loads((out / "results.json").read_text())
+    for run in data["runs"]:
+        run["wall_s"] += 1.0  # timings measure the machine: never compared
+    (tmp_path / "same").mkdir()
+    (tmp_path / "same" / "results.json").write_text(json.dumps(data))
+    assert compare.main([str(out), str(tmp_path / "same")]) == 0
+    assert "every number identical" in capsys.readouterr().out
+    data["runs"][3]["val_loss"] += 1e-7
+    (tmp_path / "other.json").write_text(json.dumps(data))
+    assert compare.main([str(out), str(tmp_path / "other.json")]) == 1
+    assert "val_loss" in capsys.readouterr().out
 
 
 def test_plot_is_a_png(grid: tuple[Path, Path]) -> None:

@@ -169,9 +169,8 @@ class FineTuner(PretrainedMixin, L.LightningModule):
             self.log("val_top5", self.top5, batch_size=len(labels))
 
     def configure_optimizers(self) -> Any:
-        optimizer, scheduler = build_optimizer(
-            self.recipe, self.backbone, self.head, int(self.trainer.estimated_stepping_batches)
-        )
+        steps = int(self.trainer.estimated_stepping_batches)
+        optimizer, scheduler = build_optimizer(self.recipe, self.backbone.parameters(), self.head.parameters(), steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # --- counts ---------------------------------------------------------------------------------

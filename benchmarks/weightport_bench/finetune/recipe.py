@@ -33,7 +33,9 @@ class Recipe:
         image_size: Side of the square input images, in pixels.
         batch_size: Images per optimizer step on each device.
         augmentation: A name from ``weightport_bench.finetune.data.AUGMENTATIONS``.
-        label_smoothing: Cross-entropy label smoothing.
+        label_smoothing: Cross-entropy label smoothing (the built-in model only).
+        body: The submodule the weights load into, and that ``linear`` (always) and ``lp-ft`` (in
+            its probe epochs) freeze; everything else trains from the start.
     """
 
     protocol: str
@@ -48,6 +50,7 @@ class Recipe:
     batch_size: int = 32
     augmentation: str = "affine"
     label_smoothing: float = 0.0
+    body: str = "backbone"
 
     def replace(self, **changes: Any) -> Recipe:
         """A copy with some fields changed; ``None`` values mean "keep the default"."""
@@ -60,21 +63,23 @@ class Recipe:
             )
         return dataclasses.replace(self, **changes)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The recipe as plain JSON types."""
-        return dataclasses.asdict(self)
+    def to_dict(self, fields: Iterable[str] | None = None) -> dict[str, Any]:
+        """The recipe as plain JSON types (only ``fields`` when given)."""
+        out = dataclasses.asdict(self)
+        return out if fields is None else {k: out[k] for k in fields}
 
     def frozen_epochs(self) -> int | None:
         """Epochs during which the body stays frozen: ``None`` means all of them."""
         return PROTOCOLS[self.protocol]["frozen_epochs"](self)
 
 
-# Why these numbers: a sweep on digits (1000 train / 300 val images, EfficientNet-Lite0, 2 threads a
-# run) over image size 48/64/96, 500/600/1000 images, 3/5 epochs and with/without augmentation.
-# 48 px with small affine jitter was both the fastest (about 10 s for a probe, 35 s for a fine-tune)
-# and the clearest: ImageNet weights 87.6% vs scratch 73.2% (linear), 94.4% vs 44.6% (full). Without
-# augmentation scratch catches up (87%/79%); at 96 px it is twice as slow for +1 point. A linear
-# probe takes a larger learning rate than a fine-tune because only the head moves.
+# Why these numbers: `make demo` compares four sources under two protocols over three seeds (24
+# runs) in about 5 minutes on 2 cores, so a run gets about 12 s. On digits at 48 px with 600
+# training images and 3 epochs a linear probe takes about 5 s and a full fine-tune 15-30 s
+# (EfficientNet-Lite0 to Lite2, 2 threads); 32 px was no faster (these small inputs cost per
+# layer, not per pixel) and less accurate. Small affine jitter keeps scratch from memorising
+# the few images. A linear probe takes a larger learning rate than a fine-tune because only the
+# head moves.
 PROTOCOLS: dict[str, dict[str, Any]] = {
     "linear": {
         "recipe": Recipe(protocol="linear", lr=1e-2, epochs=3, weight_decay=0.0),
@@ -118,22 +123,48 @@ SCHEDULES: dict[str, SchedulerFactory] = {
 }
 
 
-def build_optimizer(
-    recipe: Recipe, body: nn.Module, head: nn.Module, total_steps: int
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """Optimizer and per-step scheduler for ``recipe``.
+#: ``optimizer`` value meaning "the module's own ``configure_optimizers``" (a user's model only;
+#: ``lr``, ``head_lr``, ``weight_decay`` and ``schedule`` then do not apply).
+OWN_OPTIMIZER = "module"
 
-    The body's parameters are always in the optimizer (frozen ones simply get no gradient, which
-    the optimizers skip), so ``lp-ft`` keeps one optimizer across the unfreeze.
+
+def check_names(recipe: Recipe, own_allowed: bool = False) -> None:
+    """Refuse an optimizer or schedule name that does not exist (before anything trains).
+
+    Args:
+        recipe: The recipe.
+        own_allowed: The model has its own ``configure_optimizers`` (:data:`OWN_OPTIMIZER` is allowed).
 
     Raises:
         UsageError: An unknown optimizer or schedule name.
     """
+    if own_allowed and recipe.optimizer == OWN_OPTIMIZER:
+        return
     for name, table in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
         if getattr(recipe, name) not in table:
             raise UsageError(f"unknown {name} {getattr(recipe, name)!r}", hint=f"choose from {sorted(table)}")
-    groups = [{"params": list(head.parameters()), "lr": recipe.head_lr or recipe.lr}]
+
+
+def build_optimizer(
+    recipe: Recipe, body: Iterable[nn.Parameter], rest: Iterable[nn.Parameter], total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Optimizer and per-step scheduler for ``recipe``.
+
+    Args:
+        recipe: The recipe.
+        body: Parameters of the body (``recipe.body``): learning rate ``lr``, left out under ``linear``.
+        rest: Every other parameter (the new head): learning rate ``head_lr`` (or ``lr``).
+        total_steps: Optimizer steps of the whole run (the schedule's length).
+
+    The body's parameters are always in the optimizer unless it never trains (frozen ones simply
+    get no gradient, which the optimizers skip), so ``lp-ft`` keeps one optimizer across the unfreeze.
+
+    Raises:
+        UsageError: An unknown optimizer or schedule name.
+    """
+    check_names(recipe)
+    groups = [{"params": list(rest), "lr": recipe.head_lr or recipe.lr}]
     if recipe.frozen_epochs() is not None:
-        groups.append({"params": list(body.parameters()), "lr": recipe.lr})
+        groups.append({"params": list(body), "lr": recipe.lr})
     optimizer = OPTIMIZERS[recipe.optimizer](groups, recipe)
     return optimizer, SCHEDULES[recipe.schedule](optimizer, total_steps)

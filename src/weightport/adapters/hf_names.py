@@ -67,6 +67,7 @@ def check_filename(filename: str) -> str:
     return filename
 
 
+
 def parse_hub_path(rest: str, uri: str) -> tuple[str, str | None, str | None]:
     """Split ``ORG/REPO[@REVISION][/FILE]`` into repo id, revision and file, each validated.
 

@@ -100,22 +100,42 @@ def _module_root(name: str) -> Path | None:
         return None
     if spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
-    return Path(spec.origin).parent if spec.origin else None
+    # A single-file module has no directory of its own: its parent is site-packages, which holds
+    # every other distribution's files too.
+    raise InvalidSourceError(
+        f"{name!r} is a single-file module, not a package with its own directory; pkg: reads files inside "
+        "a package's directory",
+        hint="name the package that ships the weights: pkg:PACKAGE/relative/path",
+    )
 
 
 def _distribution_root(name: str) -> Path | None:
+    """The import directory of a distribution's single top-level package, from its RECORD.
+
+    Only entries that are plain relative paths count (a RECORD may list ``../bin/x`` or absolute
+    paths: scripts and data installed elsewhere), and only a directory that is a package: never
+    site-packages itself, so ``pkg:`` cannot read another distribution's files.
+
+    Raises:
+        InvalidSourceError: The distribution has no single top-level package.
+    """
     from importlib.metadata import PackageNotFoundError, distribution
 
     try:
         dist = distribution(name)
     except PackageNotFoundError:
         return None
-    tops = {
-        PurePosixPath(str(f)).parts[0]
-        for f in dist.files or []
-        if len(PurePosixPath(str(f)).parts) > 1 and not PurePosixPath(str(f)).parts[0].endswith((".dist-info", ".data"))
-    }
-    tops.discard("__pycache__")
-    if len(tops) == 1:
-        return Path(str(dist.locate_file(tops.pop())))
-    return Path(str(dist.locate_file("")))
+    tops = set()
+    for entry in dist.files or []:
+        parts = PurePosixPath(str(entry)).parts
+        if len(parts) > 1 and ".." not in parts and not PurePosixPath(str(entry)).is_absolute():
+            tops.add(parts[0])
+    tops = {t for t in tops if t != "__pycache__" and not t.endswith((".dist-info", ".data", ".egg-info"))}
+    packages = sorted(t for t in tops if t.isidentifier() and Path(str(dist.locate_file(t))).is_dir())
+    if len(packages) != 1:
+        raise InvalidSourceError(
+            f"distribution {name!r} has {len(packages)} top-level packages ({', '.join(packages) or 'none'}); "
+            "pkg: reads files inside one package's directory",
+            hint="name the importable package instead: pkg:PACKAGE/relative/path",
+        )
+    return Path(str(dist.locate_file(packages[0])))

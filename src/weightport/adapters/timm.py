@@ -8,6 +8,7 @@ the others from their url into torch.hub's cache, with weightport's download mac
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from weightport.errors import (
 from weightport.fetch.cache import torch_hub_checkpoints, url_filename
 from weightport.fetch.store import fetch_url
 from weightport.fetch.types import Fetched, FetchOptions
+from weightport.registry.listing import SourceInfo, matches
 from weightport.registry.source import Preprocessing, Source
 
 
@@ -161,3 +163,22 @@ def candidates() -> list[str]:
 
 #: This module's bare-name resolver, listed in :data:`weightport.registry.resolve.BUILTIN_NAME_RESOLVERS`.
 NAME_RESOLVER = (resolve_name, candidates)
+
+
+def list_names(pattern: str | None) -> Iterator[SourceInfo]:
+    """timm's pretrained architectures (with their tags) matching ``pattern``, for :func:`weightport.list_sources`."""
+    try:
+        from timm import models
+    except ImportError:
+        return
+    by_arch: dict[str, list[str]] = {}
+    for full in models.list_pretrained():
+        arch, _, tag = full.partition(".")
+        by_arch.setdefault(arch, []).append(tag)
+    for arch, tags in by_arch.items():
+        if not (matches(pattern, "timm", arch) or any(matches(pattern, "timm", f"{arch}.{t}") for t in tags)):
+            continue
+        cfg = models.get_pretrained_cfg(arch)
+        default = cfg.tag if cfg is not None and cfg.tag else tags[0]
+        yield SourceInfo(arch, "timm", f"timm:{arch}.{default}", default, tuple(tags),
+                         getattr(cfg, "license", None), getattr(cfg, "num_classes", None))

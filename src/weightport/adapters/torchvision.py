@@ -10,6 +10,7 @@ sha256 that torchvision puts in each file name is checked.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from weightport.fetch.cache import torch_hub_checkpoints, url_filename
 from weightport.fetch.integrity import check_cached
 from weightport.fetch.store import fetch_url
 from weightport.fetch.types import Fetched, FetchOptions
+from weightport.registry.listing import SourceInfo, matches
 from weightport.registry.source import Preprocessing, Source
 
 #: torch.hub's convention: ``name-<sha256 prefix>.ext``.
@@ -172,3 +174,21 @@ def candidates() -> list[str]:
 
 #: This module's bare-name resolver, listed in :data:`weightport.registry.resolve.BUILTIN_NAME_RESOLVERS`.
 NAME_RESOLVER = (resolve_name, candidates)
+
+
+def list_names(pattern: str | None) -> Iterator[SourceInfo]:
+    """torchvision's weights whose name matches ``pattern``, for :func:`weightport.list_sources`."""
+    try:
+        names = candidates()
+    except ImportError:
+        return
+    for name in names:
+        if not matches(pattern, "torchvision", name):
+            continue
+        enum = weights_enum(name)
+        if enum is None:
+            continue
+        default = enum.DEFAULT
+        categories = default.meta.get("categories")
+        yield SourceInfo(name, "torchvision", f"torchvision:{name}.{default.name}", default.name,
+                         tuple(w.name for w in enum), None, len(categories) if categories else None)

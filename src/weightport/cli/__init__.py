@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE
     args.rest = rest
     _configure_logging(args.verbose - args.quiet)
+    _tolerant_streams()
     try:
         return command.run(args, Output(json_mode=args.json))
     except BrokenPipeError:  # `weightport list --json | head`: the reader left; not an error
@@ -41,7 +42,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (Exception, KeyboardInterrupt) as exc:
-        return report(exc)
+        return report(exc, json_stream=sys.stdout if args.json else None)
+
+
+def _tolerant_streams() -> None:
+    """Print what a checkpoint names even when it cannot be encoded (a key with a lone surrogate, a
+    non-UTF-8 terminal): escaped, never a UnicodeEncodeError half-way through the output."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if callable(reconfigure):
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a detached or closed stream: nothing to adjust
+                pass
 
 
 class _StderrHandler(logging.Handler):

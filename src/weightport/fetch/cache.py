@@ -49,8 +49,14 @@ def cache_root(option: Path | str | None = None) -> Path:
 def url_filename(url: str) -> str:
     """The file name a URL's path ends with (``download`` when it ends with ``/``)."""
     name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-    # A URL path could carry separators once unquoted; keep only a plain file name.
-    name = name.replace("\\", "_").replace("/", "_")
+    # A URL path could carry separators, NULs or control characters once unquoted, or be longer
+    # than a file name may be; keep a plain, printable file name (the entry directory is already
+    # keyed by the whole URL, so shortening loses nothing).
+    name = "".join(c if c.isprintable() and c not in "\\/" else "_" for c in name)
+    if len(name.encode()) > 200:
+        _stem, dot, ext = name.rpartition(".")
+        ext = ext if dot and len(ext.encode()) <= 16 else ""
+        name = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:32] + (f".{ext}" if ext else "")
     return name if name not in {"", ".", ".."} else "download"
 
 

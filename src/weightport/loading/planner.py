@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from weightport.errors import AmbiguousMappingError, DtypeError
-from weightport.keys import fold_keys, matches_any
+from weightport.keys import fold_keys, is_training_state, matches_any, parent
 from weightport.layout.fit.base import FitContext, Fitter, fitters
 from weightport.layout.head import head_keys
 from weightport.layout.match import Match, match_keys
 from weightport.layout.rename import apply_rules, load_rules
+from weightport.layout.roles import find_roles
 from weightport.loading.options import LoadOptions
 from weightport.loading.source_io import OpenedSource
 from weightport.report import LoadPlan, Mismatch, Reinit, TensorRecord
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("weightport")
 
-#: Buffers that older checkpoints lack and whose absence changes nothing worth failing for.
-HARMLESS_MISSING = ("num_batches_tracked",)
 
 
 @dataclass
@@ -99,7 +98,9 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     if opened.extracted.dropped:
         plan.notes.append(f"ignored {len(opened.extracted.dropped)} non-weight entries (training state)")
     explicit = set(heads) if options.reinit else set()
-    first_conv = _first_conv_key(module, opened, matches)
+    roles_of = find_roles(module, [(m.source_key, m.target_key) for m in matches], heads,
+                          declared_head=opened.source.head, declared_first_conv=opened.source.first_conv,
+                          user_named_head=bool(options.reinit))
     used_targets: set[str] = set()
     used_sources: set[str] = set()
     excluded = 0
@@ -114,7 +115,7 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             plan.reinitialized.append(Reinit(m.target_key, "named in reinit"))
             continue
         tensor, dest = renamed.tensors[m.source_key], target[m.target_key]
-        roles = _roles(m.target_key, heads, first_conv)
+        roles = roles_of.of(m.target_key)
         fit, shape_ops = _fit_shape(tensor, dest, m, module, opened, options, roles)
         if fit is None:
             if "head" in roles:
@@ -131,14 +132,60 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             confidence=m.confidence,
         ))
         producers[m.target_key] = Production(tensor, dest.dtype, *fit)
+        if options.check_finite and not _finite_into(tensor, dest.dtype):
+            plan.nonfinite.append(origin)
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
     _missing(plan, target, used_targets, heads, explicit, options)
-    plan.unexpected = [renamed.origin[k] for k in renamed.tensors if k not in used_sources]
+    left = [k for k in renamed.tensors if k not in used_sources and _selected(renamed.origin[k], k, options)]
+    plan.dropped_head = _checkpoint_head(left, renamed, plan, module, heads)
+    plan.unexpected = [renamed.origin[k] for k in left if renamed.origin[k] not in plan.dropped_head]
     _derived(plan, module)
     _headless(plan, module)
     plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
+    if not explicit:
+        plan.reinit_share = _coverage(module, {r.key for r in plan.reinitialized})
     return Planned(plan, producers)
+
+
+def _checkpoint_head(left: list[str], renamed: Renamed, plan: LoadPlan, module: nn.Module,
+                     heads: set[str]) -> list[str]:
+    """The checkpoint's own classification layer, when it goes nowhere because the model's head is new.
+
+    Only the last module of the checkpoint, holding a weight (a matrix or 1×1 kernel) and maybe a bias,
+    and only when the model's head is re-initialised or the model has no head: a checkpoint's class
+    layer has nothing to go into then. Anything else left over is ``unexpected``.
+    """
+    if not left or not renamed.tensors:
+        return []
+    last = parent(next(reversed([k for k in renamed.tensors if not is_training_state(k)]), ""))
+    keys = [k for k in left if parent(k) == last]
+    leaves = sorted(k.rpartition(".")[2] for k in keys)
+    if leaves not in (["bias", "weight"], ["weight"]):
+        return []
+    weight = renamed.tensors[f"{last}.weight" if last else "weight"]
+    if weight.dim() not in (2, 4) or (weight.dim() == 4 and tuple(weight.shape[2:]) != (1, 1)):
+        return []
+    model_head_new = bool(heads) and all(k in {r.key for r in plan.reinitialized} for k in heads)
+    if not (model_head_new or not heads):
+        return []
+    return [renamed.origin[k] for k in keys]
+
+
+def _finite_into(tensor: Any, dtype: Any) -> bool:
+    """Whether ``tensor`` holds no NaN/infinity and, cast to a narrower float ``dtype``, still none."""
+    import torch
+
+    from weightport.loading.apply import all_finite
+
+    if not all_finite(tensor):
+        return False
+    if not (tensor.is_floating_point() and dtype.is_floating_point) or tensor.numel() == 0:
+        return True
+    limit = torch.finfo(dtype).max
+    if torch.finfo(tensor.dtype).max <= limit:
+        return True
+    return max(-float(tensor.amin()), float(tensor.amax())) <= limit  # no copy of the tensor
 
 
 def _head_reason(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> str:
@@ -373,13 +420,13 @@ def _missing(plan: LoadPlan, target: dict[str, Any], used_targets: set[str], hea
             continue
         if key in explicit:
             plan.reinitialized.append(Reinit(key, "named in reinit"))
+        elif options.include and not matches_any(key, options.include):
+            continue  # a selective load leaves the rest on purpose, the head included
+        elif options.exclude and matches_any(key, options.exclude):
+            continue
         elif key in heads:
             plan.reinitialized.append(Reinit(key, "head not in checkpoint"))
-        elif key.rsplit(".", 1)[-1] in HARMLESS_MISSING:
-            continue
-        elif options.include and not matches_any(key, options.include):
-            continue  # a selective load leaves the rest on purpose
-        elif options.exclude and matches_any(key, options.exclude):
+        elif is_training_state(key):
             continue
         else:
             plan.missing.append(key)
@@ -415,34 +462,6 @@ def _headless(plan: LoadPlan, module: nn.Module) -> None:
         plan.unexpected = [k for k in plan.unexpected if k not in dropped]
         plan.notes.append("the model has no classifier (num_classes=0): dropped the checkpoint's "
                           + ", ".join(fold_keys(dropped, 6)))
-
-
-def _first_conv_key(module: nn.Module, opened: OpenedSource, matches: list[Match]) -> str | None:
-    """The target key of the first convolution's weight: the source's ``first_conv`` when it names
-    one, else the model's first convolution."""
-    from torch import nn
-
-    declared = opened.source.first_conv
-    if declared:
-        for m in matches:
-            if m.source_key in (declared, f"{declared}.weight"):
-                return m.target_key
-    for name, sub in module.named_modules():
-        if isinstance(sub, nn.modules.conv._ConvNd):
-            return f"{name}.weight" if name else "weight"
-    return None
-
-
-def _roles(target_key: str, heads: set[str], first_conv: str | None) -> frozenset[str]:
-    roles = set()
-    if target_key in heads:
-        roles.add("head")
-    if target_key == first_conv:
-        roles.add("first_conv")
-    leaf = target_key.rsplit(".", 1)[-1]
-    if leaf in ("pos_embed", "position_embeddings", "pos_embedding"):
-        roles.add("pos_embed")
-    return frozenset(roles)
 
 
 def _coverage(module: nn.Module, loaded: set[str]) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -39,56 +40,34 @@ def list_sources(pattern: str | None = None) -> list[SourceInfo]:
     Libraries that are not installed are skipped.
     """
     out: list[SourceInfo] = []
-    for lister in _LISTERS:
+    for lister in _listers():
         out.extend(lister(pattern))
     return out
 
 
-def _matches(pattern: str | None, scheme: str, name: str) -> bool:
+def matches(pattern: str | None, scheme: str, name: str) -> bool:
     return pattern is None or fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(f"{scheme}:{name}", pattern)
 
 
 def _aliases(pattern: str | None) -> Iterator[SourceInfo]:
     for alias in list_aliases():
-        if _matches(pattern, "alias", alias.name):
+        if matches(pattern, "alias", alias.name):
             meta = alias.metadata
             classes = meta.get("num_classes") or (len(meta["classes"]) if meta.get("classes") else None)
             yield SourceInfo(alias.name, "alias", alias.target, license=meta.get("license"), num_classes=classes)
 
 
-def _torchvision(pattern: str | None) -> Iterator[SourceInfo]:
-    try:
-        from weightport.adapters.torchvision import candidates, weights_enum
-    except ImportError:
-        return
-    for name in candidates():
-        if not _matches(pattern, "torchvision", name):
-            continue
-        enum = weights_enum(name)
-        if enum is None:
-            continue
-        default = enum.DEFAULT
-        categories = default.meta.get("categories")
-        yield SourceInfo(name, "torchvision", f"torchvision:{name}.{default.name}", default.name,
-                         tuple(w.name for w in enum), None, len(categories) if categories else None)
+#: The listers of the libraries weightport ships adapters for, in bare-name resolution order. They
+#: live with their adapters and are imported by name when listing (the registry's one registration
+#: idiom: the registry never imports an adapter module directly).
+BUILTIN_LISTERS: tuple[str, ...] = (
+    "weightport.adapters.torchvision:list_names",
+    "weightport.adapters.timm:list_names",
+)
 
 
-def _timm(pattern: str | None) -> Iterator[SourceInfo]:
-    try:
-        from timm import models
-    except ImportError:
-        return
-    by_arch: dict[str, list[str]] = {}
-    for full in models.list_pretrained():
-        arch, _, tag = full.partition(".")
-        by_arch.setdefault(arch, []).append(tag)
-    for arch, tags in by_arch.items():
-        if not (_matches(pattern, "timm", arch) or any(_matches(pattern, "timm", f"{arch}.{t}") for t in tags)):
-            continue
-        cfg = models.get_pretrained_cfg(arch)
-        default = cfg.tag if cfg is not None and cfg.tag else tags[0]
-        yield SourceInfo(arch, "timm", f"timm:{arch}.{default}", default, tuple(tags),
-                         getattr(cfg, "license", None), getattr(cfg, "num_classes", None))
-
-
-_LISTERS: list[Callable[[str | None], Iterator[SourceInfo]]] = [_aliases, _torchvision, _timm]
+def _listers() -> Iterator[Callable[[str | None], Iterator[SourceInfo]]]:
+    yield _aliases
+    for where in BUILTIN_LISTERS:
+        module, _, attribute = where.partition(":")
+        yield getattr(importlib.import_module(module), attribute)

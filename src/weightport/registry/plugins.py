@@ -50,13 +50,16 @@ def _load_entry_point(ep: EntryPoint) -> None:
 
 
 def _register(ep: EntryPoint) -> None:
-    from weightport.adapters.base import Adapter
     from weightport.errors import UsageError
     from weightport.registry.schemes import register_adapter
 
     obj = ep.load()
-    if isinstance(obj, type) and issubclass(obj, Adapter):
-        register_adapter(obj.scheme)(obj)
+    # An adapter class by its contract (a ``scheme`` and ``parse``/``fetch``), not by importing the
+    # Adapter base class: the registry sits before the adapters in the pipeline and never imports them.
+    scheme = getattr(obj, "scheme", None)
+    if isinstance(obj, type) and isinstance(scheme, str) and all(callable(getattr(obj, m, None))
+                                                                 for m in ("parse", "fetch")):
+        register_adapter(scheme)(obj)
     elif callable(obj):
         obj()
     else:
