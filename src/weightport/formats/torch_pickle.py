@@ -258,18 +258,18 @@ def _vet(path: Path, scan: PickleScan, options: ReadOptions) -> _Vetted:
             refused.append(name if decision.reason.startswith("a function") else f"{name} ({decision.reason})")
         elif decision.kind == "tensor-kind":
             kinds.append(f"{name} ({decision.reason})")
-    if refused:
-        raise UnsafeCheckpointError(
-            f"{path}: the pickle wants globals outside the safe allowlist: {listing(refused)}; "
-            "weightport never imports or calls them (loading this file the usual way could run code)",
-            hint=f"use a safetensors copy of these weights; to read it anyway, {_CONVERT}",
-        )
     if kinds:
         raise UnsupportedTensorError(
             f"{path}: the checkpoint holds tensors that are not plain dense CPU tensors: {listing(kinds)}; "
             "expected dense tensors",
             hint="convert them where they were made (t.to_dense(), t.dequantize(), t.cpu(), plain tensors "
             "without attributes) and save model.state_dict(), ideally as safetensors",
+        )
+    if refused:
+        raise UnsafeCheckpointError(
+            f"{path}: the pickle wants globals outside the safe allowlist: {listing(refused)}; "
+            "weightport never imports or calls them (loading this file the usual way could run code)",
+            hint=f"use a safetensors copy of these weights; to read it anyway, {_CONVERT}",
         )
     _refuse_broken(path, scan)
     return vetted

@@ -64,16 +64,21 @@ class _Filled:
     snapshot: dict[str, Any] | None = None  # what a failed verification restores (an existing module)
 
 
+#: Changes the options once the model is built (the mixin applies a LightningModule's ``strict_loading``).
+Adjust = Callable[["nn.Module", LoadOptions], LoadOptions]
+
+
 def run_load(source: SourceLike, opts: LoadOptions, *, module: nn.Module | None = None,
-             factory: Callable[[], nn.Module] | None = None) -> tuple[nn.Module, LoadReport]:
+             factory: Callable[[], nn.Module] | None = None,
+             adjust: Adjust | None = None) -> tuple[nn.Module, LoadReport]:
     """Load ``source`` into ``module`` (by copy), or into a model ``factory`` builds (fast path when it can).
 
     Exactly one of ``module`` and ``factory`` is given. Nothing in an existing ``module`` changes
-    when the load (or its verification) fails.
+    when the load (or its verification) fails. ``adjust`` sees the built model before planning.
     """
     t0 = time.perf_counter()
     fs = fetch_source(source, opts)
-    filled = _copy_into(module, fs, opts) if module is not None else _build(factory, fs, opts)
+    filled = _copy_into(module, fs, opts) if module is not None else _build(factory, fs, opts, adjust)
     t2 = time.perf_counter()
     opened, plan = filled.prepared.opened, filled.planned.plan
     fill_stage = "apply" if module is not None else "build_and_apply"
@@ -120,7 +125,8 @@ def _on_meta(module: nn.Module) -> bool:
     return any(t.is_meta for t in [*module.parameters(), *module.buffers()])
 
 
-def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: LoadOptions) -> _Filled:
+def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: LoadOptions,
+           adjust: Adjust | None = None) -> _Filled:
     import torch
 
     if factory is None:
@@ -135,6 +141,8 @@ def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: Loa
     if opts.fast:
         try:
             module = build_on_meta(factory)
+            if adjust is not None:
+                opts, adjust = adjust(module, opts), None
             prepared = _prepare(module, fs, opts)
             planned = _plan(module, prepared)
             t1 = time.perf_counter()
@@ -144,6 +152,8 @@ def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: Loa
             logger.info("weightport: fast path unavailable, building normally: %s", exc)
             reason = str(exc)
     module = factory()
+    if adjust is not None:
+        opts = adjust(module, opts)
     # The meta build has the same keys and shapes: what was already read is planned again, not re-read.
     prepared = prepared or _prepare(module, fs, opts)
     planned = _plan(module, prepared)
