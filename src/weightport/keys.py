@@ -9,6 +9,15 @@ from collections.abc import Iterable, Sequence
 
 from weightport.text import clipped
 
+#: Leaf names of tensors that are training state, not weights: a checkpoint may lack them or carry extra
+#: ones without anything being lost (a batch norm's step counter).
+TRAINING_STATE_LEAVES: frozenset[str] = frozenset({"num_batches_tracked"})
+
+
+def is_training_state(key: str) -> bool:
+    """Whether a state-dict key holds training state (``bn1.num_batches_tracked``) rather than a weight."""
+    return key.rpartition(".")[2] in TRAINING_STATE_LEAVES
+
 
 def segments(key: str) -> list[str]:
     """``"layer1.0.conv1.weight"`` → ``["layer1", "0", "conv1", "weight"]``."""

@@ -8,8 +8,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from weightport.errors import NonFiniteWeightsError, ShapeMismatchError, StrictLoadError
-from weightport.keys import fold_keys
+from weightport.errors import ArchitectureMismatchError, NonFiniteWeightsError, ShapeMismatchError, StrictLoadError
+from weightport.keys import fold_keys, is_training_state, parent
+from weightport.units import format_bytes
+
+#: Shape mismatches in this many modules or more mean the checkpoint is for another architecture
+#: (a layer or two changed on purpose is a shape mismatch, with a reinit= hint that works).
+ARCHITECTURE_MISMATCH_MODULES = 3
 
 
 @dataclass
@@ -49,10 +54,17 @@ class TensorRecord:
 
 @dataclass
 class Reinit:
-    """A target key re-initialised on purpose, and why."""
+    """A target key re-initialised on purpose, and why.
+
+    Attributes:
+        key: The target key.
+        reason: Why (``head: 1000 classes in the checkpoint, 5 in the model``, ``named in reinit``).
+        replaced: The checkpoint key whose values were there for it and were not used, if any.
+    """
 
     key: str
     reason: str
+    replaced: str | None = None
 
 
 @dataclass
@@ -82,6 +94,10 @@ class SourceInfo:
         return {k: v for k, v in asdict(self).items() if v not in (None, {}, [])}
 
 
+#: The largest share of a model's parameters the default head rule may re-initialise unnamed.
+MAX_UNNAMED_REINIT_SHARE = 0.05
+
+
 @dataclass
 class LoadPlan:
     """A dry run of a load: printable, comparable, JSON-serialisable; ``weightport.apply`` carries it out.
@@ -94,13 +110,18 @@ class LoadPlan:
         strict: Whether every target weight must be loaded or re-initialised on purpose.
         loaded: One record per tensor that will be loaded.
         missing: Target keys the checkpoint does not cover (and that are not re-initialised).
-        unexpected: Checkpoint keys that go nowhere.
+        unexpected: Checkpoint weights that go nowhere (an error under ``strict``, as in torch; training
+            state such as ``num_batches_tracked`` is never counted).
         reinitialized: Target keys re-initialised on purpose, with the reason.
         mismatched: Pairs whose shapes do not fit (an error when the plan is applied).
         nonfinite: Checkpoint keys whose values are NaN or infinite, or would overflow the target dtype
             (an error when the plan is applied, unless ``check_finite=False``).
         coverage: Fraction of the target's parameter elements that come from the checkpoint.
         notes: Things worth knowing (EMA weights present, dropped training state, fallbacks).
+        dropped_head: Checkpoint keys of its classification layer, left out because the model's head is
+            re-initialised or the model has none.
+        reinit_share: Fraction of the model's parameters re-initialised by the default head rule (when
+            ``reinit`` names nothing); above :data:`MAX_UNNAMED_REINIT_SHARE` the load is refused.
     """
 
     source: SourceInfo
@@ -115,6 +136,9 @@ class LoadPlan:
     coverage: float = 0.0
     min_coverage: float | None = None
     notes: list[str] = field(default_factory=list)
+    dropped_head: list[str] = field(default_factory=list)
+    reinit_share: float = 0.0
+    excluded: int = 0
 
     @property
     def ok(self) -> bool:
@@ -130,10 +154,14 @@ class LoadPlan:
                 hint="the checkpoint is damaged or diverged; pass check_finite=False to load it anyway",
             )
         if self.mismatched:
-            return ShapeMismatchError(
-                [(m.source_key, m.target_key, m.source_shape, m.target_shape) for m in self.mismatched],
-                hint="re-initialise them with reinit=[...], leave them out with exclude=[...], "
-                "or load what fits with strict=False",
+            return self._mismatch_error()
+        if not self.loaded and self.excluded:
+            return StrictLoadError(
+                f"include/exclude left out every one of the {self.excluded} tensors of {self.source.uri} that "
+                "matched the model: nothing would be loaded",
+                missing=self.missing, unexpected=self.unexpected,
+                hint="check the patterns: globs or module paths on checkpoint or model keys (include=['backbone'], "
+                "exclude=['*.fc.*']); `weightport plan` shows both key sets",
             )
         if not self.loaded:
             return StrictLoadError(
@@ -150,6 +178,15 @@ class LoadPlan:
                 missing=self.missing, unexpected=self.unexpected,
                 hint="check the mapping with `weightport plan`, or lower min_coverage",
             )
+        if self.reinit_share > MAX_UNNAMED_REINIT_SHARE:
+            keys = [r.key for r in self.reinitialized]
+            return StrictLoadError(
+                f"re-initialising {self.reinit_share:.1%} of the model's parameters as its head "
+                f"({', '.join(fold_keys(keys, limit=6))}) is more than {MAX_UNNAMED_REINIT_SHARE:.0%}: "
+                "weightport does not re-initialise that much of a network without being told",
+                missing=self.missing, unexpected=self.unexpected,
+                hint=f"if that is what you want, name it: reinit={sorted({k.rpartition('.')[0] for k in keys})!r}",
+            )
         if self.strict and self.missing:
             return StrictLoadError(
                 f"{len(self.missing)} model weight(s) are not in {self.source.uri}: "
@@ -158,7 +195,38 @@ class LoadPlan:
                 hint="pass strict=False to keep their current values, or reinit=[...] to re-initialise them "
                 "on purpose",
             )
+        unexpected_weights = [k for k in self.unexpected if not is_training_state(k)]
+        if self.strict and unexpected_weights:
+            return StrictLoadError(
+                f"{len(unexpected_weights)} checkpoint weight(s) in {self.source.uri} go nowhere in the model: "
+                + ", ".join(fold_keys(unexpected_weights, limit=8)),
+                missing=self.missing, unexpected=self.unexpected,
+                hint="leave them out on purpose with exclude=[...] (checkpoint keys or module paths), map them with "
+                "rename={regex: replacement}, or pass strict=False to ignore them",
+            )
         return None
+
+    def _mismatch_error(self) -> Exception:
+        """Shapes that differ in a few modules are a changed layer; in many, another architecture."""
+        pairs = [(m.source_key, m.target_key, m.source_shape, m.target_shape) for m in self.mismatched]
+        modules = list(dict.fromkeys(parent(m.target_key) or m.target_key for m in self.mismatched))
+        if len(modules) >= ARCHITECTURE_MISMATCH_MODULES:
+            shown = "; ".join(f"{t}: {tuple(a)} in the checkpoint, {tuple(b)} in the model" for _, t, a, b in pairs[:3])
+            return ArchitectureMismatchError(
+                f"{self.source.uri} is for another architecture: {len(pairs)} tensors in {len(modules)} modules have "
+                f"other shapes ({shown}, …)"
+                + (f", and {len(self.unexpected)} checkpoint tensors have no place in the model" if self.unexpected
+                   else ""),
+                hint="load a checkpoint of this architecture, or build the model the checkpoint was written for; "
+                f"`weightport inspect {self.source.uri}` shows what it holds",
+            )
+        # reinit= replaces the default head, so the hint names the head too when it is re-initialised.
+        modules += [p for p in dict.fromkeys(parent(r.key) for r in self.reinitialized) if p not in modules]
+        return ShapeMismatchError(
+            pairs,
+            hint=f"re-initialise them on purpose with reinit={modules!r}, or build the model with the checkpoint's "
+            "shapes (strict=False does not load a tensor of another shape)",
+        )
 
     def check(self) -> None:
         """Raise the error applying this plan would raise, if any."""
@@ -180,6 +248,8 @@ class LoadPlan:
             "unexpected": list(self.unexpected),
             "reinitialized": [r.key for r in self.reinitialized],
             "reinitialized_reasons": {r.key: r.reason for r in self.reinitialized},
+            "reinitialized_replaced": {r.key: r.replaced for r in self.reinitialized if r.replaced},
+            "excluded": self.excluded,
             "nonfinite": list(self.nonfinite),
             "mismatched": [
                 {"source_key": m.source_key, "target_key": m.target_key,
@@ -187,6 +257,7 @@ class LoadPlan:
                 for m in self.mismatched
             ],
             "notes": list(self.notes),
+            "dropped_head": list(self.dropped_head),
         }
 
     def to_json(self, **kwargs: Any) -> str:
@@ -225,7 +296,7 @@ class LoadPlan:
     def _lines(self) -> list[str]:
         src = self.source
         digest = f" sha256 {src.sha256[:12]}…" if src.sha256 else ""
-        size = f" {src.bytes / 1e6:.1f} MB" if src.bytes else ""
+        size = f" {format_bytes(src.bytes)}" if src.bytes else ""
         lines = [
             f"weightport {self._title()}: {src.uri} ({src.format or '?'}{size}{digest})"
             + (f" into {self.into!r}" if self.into else ""),
@@ -250,6 +321,9 @@ class LoadPlan:
             for reason, _ in reasons.most_common():
                 keys = [r.key for r in self.reinitialized if r.reason == reason]
                 lines.append(f"  re-initialised ({reason}): " + ", ".join(fold_keys(keys, limit=6)))
+        if self.dropped_head:
+            lines.append("  left out (the checkpoint's classification layer; the model's head is new or absent): "
+                         + ", ".join(fold_keys(self.dropped_head, limit=4)))
         for label, keys in (("missing", self.missing), ("unexpected", self.unexpected)):
             if keys:
                 lines.append(f"  {label}: " + ", ".join(fold_keys(keys, limit=8)))
@@ -297,6 +371,8 @@ class LoadReport(LoadPlan):
         verification: The output comparison with the source architecture, when ``verify`` was asked for.
         distributed: For a sharded load, this rank's ``rank``, ``world_size``, ``bytes_read`` of the
             ``bytes_total`` it loads, and how many tensors were made each way (``how``).
+        init: For a model ``from_pretrained`` built: each init argument, its value and where it came
+            from (``argument``, ``default``, ``config.json``, ``checkpoint hyper_parameters``).
     """
 
     timings: dict[str, float] = field(default_factory=dict)
@@ -304,6 +380,7 @@ class LoadReport(LoadPlan):
     fallback_reason: str | None = None
     verification: dict[str, Any] | None = None
     distributed: dict[str, Any] | None = None
+    init: dict[str, dict[str, Any]] | None = None
 
     @classmethod
     def from_plan(cls, plan: LoadPlan, *, timings: dict[str, float], path: LoadPath,
@@ -320,6 +397,8 @@ class LoadReport(LoadPlan):
         total = self.timings.get("total")
         path = f"{self.path} (fast path unavailable: {self.fallback_reason})" if self.fallback_reason else self.path
         lines.insert(1, f"  path: {path}" + (f"; {total:.2f}s" if total is not None else ""))
+        if self.init:
+            lines.insert(2, "  init: " + ", ".join(f"{k}={v['value']!r} ({v['from']})" for k, v in self.init.items()))
         if self.verification is not None:
             v = self.verification
             lines.append(f"  verified: {v['compared']} within {v['max_abs_diff']:.3g} of the source architecture "
@@ -336,6 +415,8 @@ class LoadReport(LoadPlan):
             out["verification"] = self.verification
         if self.distributed is not None:
             out["distributed"] = self.distributed
+        if self.init is not None:
+            out["init"] = self.init
         return out
 
     def summary(self) -> dict[str, Any]:

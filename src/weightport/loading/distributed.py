@@ -90,11 +90,12 @@ def agree(group: Any, step: Callable[[], T], *, token: Callable[[T], Any] | None
     mine = (_portable(failure), token(result) if token is not None and failure is None else None)
     outcomes: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(outcomes, mine, group=group)
-    for rank, (error, _) in enumerate(outcomes):
-        if error is not None:
-            if failure is not None and rank == dist.get_rank():
-                raise failure
-            raise _on_rank(error, rank, dist.get_world_size())
+    failed = [rank for rank, (error, _) in enumerate(outcomes) if error is not None]
+    if failed:
+        first = failed[0]
+        error: BaseException = failure if first == dist.get_rank() and failure is not None else outcomes[first][0]
+        # Every rank raises the same type and message; which rank it came from, when not all failed.
+        raise error if len(failed) == len(outcomes) else _on_rank(error, first, len(outcomes))
     if token is not None:
         tokens = [t for _, t in outcomes]
         if len(set(tokens)) > 1:

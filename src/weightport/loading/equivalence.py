@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from weightport.errors import UsageError, VerificationError
+from weightport.keys import parent
 from weightport.layout.head import head_modules
 from weightport.loading.state import load_state
 
@@ -109,7 +110,11 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
     target = module.get_submodule(plan.into) if plan.into else module
     compared = "logits"
     if plan.reinitialized:
-        reference, target = _without_head(reference), _without_head(target)
+        heads = _reinitialised_modules(plan)  # the planner's decision, not decided again here
+        # The source architecture is another model: the same paths when it has them (same library),
+        # else its own head by the one head rule (another implementation).
+        own = heads if all(_has_module(reference, p) for p in heads) else head_modules(reference)
+        reference, target = _without(reference, own), _without(target, heads)
         compared = "features (heads replaced by Identity)"
     shape = input_shape or _input_shape(source, target)
     generator = torch.Generator().manual_seed(0)
@@ -125,6 +130,12 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
             reference.to(device=device, dtype=dtype)
             out_ref = _first_tensor(reference(x_ref.to(device=device, dtype=dtype))).float().cpu()
             out = _first_tensor(target(x.to(device=device, dtype=dtype))).float().cpu()
+    except RuntimeError as exc:  # e.g. re-initialised modules inside the body, replaced by Identity
+        raise VerificationError(
+            f"verification of {source.uri}: the models do not run once the re-initialised modules "
+            f"({', '.join(_reinitialised_modules(plan)) or 'none'}) are set aside: {str(exc).splitlines()[0]}",
+            hint="verify compares what was loaded; re-initialise only the head to verify, or pass verify=False",
+        ) from exc
     finally:
         target.train(was_training[1])
     if out.shape != out_ref.shape:
@@ -147,11 +158,28 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
     return result
 
 
-def _without_head(model: nn.Module) -> nn.Module:
+def _reinitialised_modules(plan: LoadPlan) -> list[str]:
+    """The modules owning the keys the plan re-initialised, relative to the module loaded into."""
+    prefix = f"{plan.into}." if plan.into else ""
+    owners = dict.fromkeys(parent(r.key[len(prefix):] if r.key.startswith(prefix) else r.key)
+                           for r in plan.reinitialized)
+    return [o for o in owners if o]
+
+
+def _has_module(model: nn.Module, path: str) -> bool:
+    try:
+        model.get_submodule(path)
+    except AttributeError:
+        return False
+    return True
+
+
+def _without(model: nn.Module, paths: list[str]) -> nn.Module:
+    """A copy of ``model`` with the modules at ``paths`` replaced by ``Identity``."""
     from torch import nn
 
     clone = copy.deepcopy(model)
-    for path in head_modules(clone):
+    for path in paths:
         parent_path, _, name = path.rpartition(".")
         parent = clone.get_submodule(parent_path) if parent_path else clone
         setattr(parent, name, nn.Identity())

@@ -37,7 +37,9 @@ from weightport.loading.apply import all_finite
 from weightport.loading.options import LoadOptions
 from weightport.loading.planner import Planned, Production, build_plan
 from weightport.loading.source_io import read_source
+from weightport.registry.table import Registry
 from weightport.report import LoadPlan, LoadReport
+from weightport.units import format_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -51,25 +53,9 @@ logger = logging.getLogger("weightport")
 #: running it on a slice of the source along such a dimension gives the same slice of its output.
 SliceRule = Callable[[tuple[int, ...], tuple[int, ...]], frozenset[int]]
 
-_SLICE_RULES: dict[str, SliceRule] = {}
 
-
-def register_slice_rule(fitter: str, rule: SliceRule, *, override: bool = False) -> None:
-    """Declare along which dimensions the fitter named ``fitter`` may run on a shard.
-
-    A fitter without a rule runs on the whole tensor at the mesh's origin, and the result is
-    scattered. A rule must be exact: the fitter on a slice gives bit for bit that slice of its output.
-
-    Raises:
-        UsageError: ``fitter`` already has a rule and ``override`` is false.
-    """
-    if fitter in _SLICE_RULES and not override:
-        raise UsageError(f"fitter {fitter!r} already has a slice rule", hint="pass override=True to replace it")
-    _SLICE_RULES[fitter] = rule
-
-
-def _kept_leading(source: tuple[int, ...], target: tuple[int, ...]) -> frozenset[int]:
-    """The leading dimensions source and target share (a reshape that only adds or drops size-1 dims)."""
+def kept_leading(source: tuple[int, ...], target: tuple[int, ...]) -> frozenset[int]:
+    """The leading dimensions source and target share (``reshape`` only adds or drops size-1 dims)."""
     kept = set()
     for d, (a, b) in enumerate(zip(source, target)):
         if a != b:
@@ -78,9 +64,32 @@ def _kept_leading(source: tuple[int, ...], target: tuple[int, ...]) -> frozenset
     return frozenset(kept)
 
 
-register_slice_rule("reshape", _kept_leading)
-register_slice_rule("channels", lambda source, target: frozenset({0}))  # per output channel
-register_slice_rule("pos_embed", lambda source, target: frozenset({0}))  # per leading (batch-like) index
+def first_dim(source: tuple[int, ...], target: tuple[int, ...]) -> frozenset[int]:
+    """Dimension 0: ``channels`` works per output channel, ``pos_embed`` per leading index."""
+    return frozenset({0})
+
+
+#: Built-in slice rules, by fitter name (data; ``patch_embed`` and ``classes`` have none: they mix
+#: or pick along the dimensions a shard cuts, so they run whole and are scattered).
+BUILTIN_SLICE_RULES: dict[str, str] = {
+    "reshape": "weightport.loading.sharded:kept_leading",
+    "channels": "weightport.loading.sharded:first_dim",
+    "pos_embed": "weightport.loading.sharded:first_dim",
+}
+
+SLICE_RULES: Registry[SliceRule] = Registry("slice rule", BUILTIN_SLICE_RULES)
+
+
+def register_slice_rule(fitter: str, rule: SliceRule, *, override: bool = False) -> SliceRule:
+    """Declare along which dimensions the fitter named ``fitter`` may run on a shard.
+
+    A fitter without a rule runs on the whole tensor at the mesh's origin, and the result is
+    scattered. A rule must be exact: the fitter on a slice gives bit for bit that slice of its output.
+
+    Raises:
+        DuplicateRegistrationError: ``fitter`` already has a rule and ``override`` is false.
+    """
+    return SLICE_RULES.register(fitter, rule, override=override)
 
 
 def holds_dtensors(module: nn.Module) -> bool:
@@ -140,7 +149,9 @@ def load_sharded(module: nn.Module, source: SourceLike, opts: LoadOptions, fetch
 
     def prepare() -> tuple[Any, Planned]:
         opened = read_source(fs, opts)
-        planned = build_plan(module, opened, opts)
+        # The planner's finite check reads every tensor whole; each rank checks its own shards instead
+        # (after the cast, so an overflow into a narrower dtype is caught too).
+        planned = build_plan(module, opened, dataclasses.replace(opts, check_finite=False))
         planned.plan.check()
         return opened, planned
 
@@ -297,7 +308,7 @@ def _shard_of(key: str, production: Production, dest: Any, shards: _Shards) -> A
         shards.bytes_read += value.numel() * value.element_size()
         shards.record("sliced", key)
         return _finish(value, production.dtype, device)
-    rule = _SLICE_RULES.get(production.fitter.name)
+    rule = SLICE_RULES.get(production.fitter.name)
     cut = {d for d, ix in enumerate(index) if ix is not None}
     if rule is not None and cut <= rule(tuple(source.shape), tuple(dest.shape)):
         if 0 in expected:
@@ -483,8 +494,8 @@ def _summary(shards: _Shards, rank: int, world: int) -> dict[str, Any]:
 def _notes(shards: _Shards) -> list[str]:
     from weightport.keys import fold_keys
 
-    notes = [f"sharded load: this rank read {shards.bytes_read / 1e6:.1f} MB of the "
-             f"{shards.bytes_total / 1e6:.1f} MB it loads"]
+    notes = [f"sharded load: this rank read {format_bytes(shards.bytes_read)} of the "
+             f"{format_bytes(shards.bytes_total)} it loads"]
     for how, keys in shards.how.items():
         if how != "sliced":
             notes.append(f"{how}: " + ", ".join(fold_keys(keys, limit=6)))

@@ -1,0 +1,102 @@
+"""Loads into sharded models (FSDP2 ``fully_shard``, tensor parallel): two CPU ranks on gloo.
+
+Each test starts ``torchrun --nproc_per_node 2`` on ``sharded_child.py``, which writes what each rank
+saw. The peak RSS growth of each rank during the load is printed (``-s`` shows it), not asserted:
+``benchmarks/sharded_loading.py`` measures memory and time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHILD = Path(__file__).with_name("sharded_child.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_ranks(mode: str, checkpoint: Path, out: Path) -> list[dict]:
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(CHILD), mode, str(checkpoint), str(out)],
+        env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-4000:]
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
+    for r in ranks:
+        if "peak_rss_growth_kib" in r:
+            total = r["report"]["distributed"]["bytes_total"]
+            print(f"rank {r['rank']}: peak RSS growth {r['peak_rss_growth_kib']} KiB during the load of a "
+                  f"{total / 1024:.0f} KiB checkpoint ({r['seconds']:.2f}s)")
+    return ranks
+
+
+@pytest.fixture(scope="module")
+def vit_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from safetensors.torch import save_file
+
+    sys.path.insert(0, str(CHILD.parent))
+    try:
+        from sharded_child import checkpoint_model
+    finally:
+        sys.path.pop(0)
+    path = tmp_path_factory.mktemp("sharded") / "vit.safetensors"
+    save_file({k: v.contiguous() for k, v in checkpoint_model().state_dict().items()}, str(path))
+    return path
+
+
+@pytest.mark.ddp
+def test_fully_sharded_vit_gets_exactly_what_one_process_loads(tmp_path: Path, vit_checkpoint: Path) -> None:
+    ranks = run_ranks("fsdp", vit_checkpoint, tmp_path / "out")
+    for r in ranks:
+        assert "error" not in r, r.get("error")
+        assert r["keys_equal"] and r["differ"] == []  # gathered shards == a single-process load, bit for bit
+        assert r["meta_left"] == [] and r["trained"]
+        report = r["report"]
+        assert report["path"] == "sharded" and report["distributed"]["world_size"] == 2
+        assert sorted(report["reinitialized"]) == ["head.bias", "head.weight"]
+        how = report["distributed"]["how"]
+        assert how["adapted on the slice (channels)"] == 1 and how["adapted on the slice (pos_embed)"] == 1
+    # The same plan and the same file on both ranks, and each rank read only its own half of it.
+    assert ranks[0]["report"]["source"]["sha256"] == ranks[1]["report"]["source"]["sha256"]
+    assert ranks[0]["report"]["loaded"] == ranks[1]["report"]["loaded"]
+    read = [r["report"]["distributed"]["bytes_read"] for r in ranks]
+    total = ranks[0]["report"]["distributed"]["bytes_total"]
+    assert sum(read) == total and all(0.4 * total < n < 0.6 * total for n in read)
+
+
+@pytest.mark.ddp
+def test_tensor_parallel_placements_and_a_fitter_that_needs_the_whole_tensor(tmp_path: Path,
+                                                                             vit_checkpoint: Path) -> None:
+    ranks = run_ranks("tp", vit_checkpoint, tmp_path / "out")
+    for r in ranks:
+        assert "error" not in r, r.get("error")
+        assert r["keys_equal"] and r["differ"] == [] and r["meta_left"] == []
+        how = r["report"]["distributed"]["how"]
+        # Per block fc1's weight and bias (Shard(0)), fc2's weight (Shard(1)) and bias (Replicate); the patch bias.
+        assert how["sliced"] == 4 * 4 + 1
+        assert how["adapted whole on rank 0, scattered (patch_embed)"] == 1
+        assert how["re-initialised whole from rank 0's RNG state, sharded"] == 2
+        assert how["loaded whole (not sharded)"] > 0  # what tensor parallelism leaves plain
+
+
+@pytest.mark.ddp
+def test_a_failure_on_any_rank_is_the_same_typed_error_on_every_rank(tmp_path: Path, vit_checkpoint: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(vit_checkpoint))
+    tensors["blocks.0.mlp.fc1.weight"][-1, 0] = float("nan")  # the last row: only rank 1's shard holds it
+    checkpoint = tmp_path / "nan.safetensors"
+    save_file(tensors, str(checkpoint))
+    ranks = run_ranks("failures", checkpoint, tmp_path / "out")
+    wrong, nan = ([r["errors"][mode] for r in ranks] for mode in ("wrong", "failures"))
+    for errors, expected in ((wrong, "ShapeMismatchError"), (nan, "NonFiniteWeightsError")):
+        assert errors[0] == errors[1]  # same type, same message, on both ranks
+        assert errors[0]["type"] == expected and errors[0]["weightport"] and errors[0]["untouched"]
+    assert "blocks.0.mlp.fc1.weight" in nan[0]["message"] and "on rank 1 of 2" in nan[0]["message"]
