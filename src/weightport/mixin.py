@@ -245,6 +245,11 @@ class PretrainedMixin:
         if _configuring.get() is self and key in done:
             return done[key]
         if _configuring.get() is self and _restoring.get():
+            # A model built on meta in configure_model gets memory (and its normal initialisation) for
+            # the checkpoint's state dict to be copied into: Lightning copies, a copy into meta is a no-op.
+            from weightport.loading.fast import materialise
+
+            materialise(self)  # type: ignore[arg-type]
             return self.weightport_report  # type: ignore[return-value]
         opts = hooks.with_strict_loading(self, opts, "strict" in given)
         report = load_weights(self, source, options=opts)  # type: ignore[arg-type]

@@ -289,7 +289,7 @@ def _ecosystem_converted(renamed: Renamed, module: nn.Module, target: dict[str, 
         return renamed
     converted = convert_with_timm_filter(renamed.tensors, module, shape_may_differ=heads)
     if converted is None:
-        return renamed
+        return _inverse_converted(renamed, target, heads, notes)
     step = f"layout timm filter {converted.filter}"
     tensors, origin, ops = {}, {}, {}
     for key, value in converted.tensors.items():
@@ -302,6 +302,24 @@ def _ecosystem_converted(renamed: Renamed, module: nn.Module, target: dict[str, 
         tensors[internal], origin[internal], ops[internal] = renamed.tensors[key], renamed.origin[key], renamed.ops[key]
     notes.append(f"converted by timm's own checkpoint filter {converted.filter}"
                  + (f" for {converted.into!r}" if converted.into else "") + f" ({len(converted.tensors)} tensors)")
+    return Renamed(tensors, origin, ops)
+
+
+def _inverse_converted(renamed: Renamed, target: dict[str, Any], heads: set[str], notes: list[str]) -> Renamed:
+    """A timm checkpoint renamed into the model's keys by inverting the timm filter that converts the
+    model's layout into timm's, when its output is exactly the checkpoint's keys."""
+    from weightport.layout.timm_filters import invert_timm_filter
+
+    inverse = invert_timm_filter(renamed.tensors, target, shape_may_differ=heads)
+    if inverse is None:
+        return renamed
+    step = f"layout inverse of timm filter {inverse.filter}"
+    tensors, origin, ops = {}, {}, {}
+    for key, value in renamed.tensors.items():
+        new = inverse.mapping.get(key, key)
+        tensors[new], origin[new] = value, renamed.origin[key]
+        ops[new] = renamed.ops[key] + ([step] if new != key else [])
+    notes.append(f"mapped by inverting timm's own checkpoint filter {inverse.filter} ({len(inverse.mapping)} tensors)")
     return Renamed(tensors, origin, ops)
 
 

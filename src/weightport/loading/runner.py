@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from weightport.errors import UsageError
 from weightport.loading.apply import apply_plan, produce_tensors
 from weightport.loading.conversion import (
     Conversion,
@@ -26,7 +27,7 @@ from weightport.loading.conversion import (
     options_for_converted,
     store_conversion,
 )
-from weightport.loading.fast import FastPathUnavailable, apply_fast, build_on_meta
+from weightport.loading.fast import FastPathUnavailable, _blockers, apply_fast, build_on_meta
 from weightport.loading.options import LoadOptions
 from weightport.loading.planner import Planned, Production, build_plan
 from weightport.loading.source_io import FetchedSource, OpenedSource, fetch_source, read_source
@@ -101,9 +102,27 @@ def _copy_into(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> _Fill
     t1 = time.perf_counter()
     if prepared.conversion is not None:  # stored before the module changes: a failed store leaves it as it was
         _store_first(prepared, planned, opts)
+    if _on_meta(module):
+        # A copy into meta tensors is a no-op: a module built on meta (in configure_model) takes the
+        # checkpoint's tensors by assignment, and what it does not cover gets its normal initialisation.
+        try:
+            blocker = _blockers(module)
+            if blocker:
+                raise FastPathUnavailable(blocker)
+            apply_fast(module, planned, check_finite=opts.check_finite)
+        except FastPathUnavailable as exc:
+            raise UsageError(
+                f"the module is on the meta device and cannot be filled from {planned.plan.source.uri}: {exc}",
+                hint="build it on a real device, or load a checkpoint that covers every tensor on meta",
+            ) from exc
+        return _Filled(module, planned, prepared, "assign", t1)
     snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()} if opts.verify else None
     apply_plan(module, planned, check_finite=opts.check_finite)
     return _Filled(module, planned, prepared, "copy", t1, snapshot=snapshot)
+
+
+def _on_meta(module: nn.Module) -> bool:
+    return any(t.is_meta for t in [*module.parameters(), *module.buffers()])
 
 
 def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: LoadOptions,
