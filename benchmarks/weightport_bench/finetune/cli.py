@@ -223,7 +223,7 @@ def _recipes_table(config: Any) -> Any:
     from rich.table import Table
 
     recipes = [config.recipe(p).to_dict(config.recipe_fields()) for p in config.protocols]
-    table = Table(title="recipes (override any field with its flag, e.g. --epochs 5)")
+    table = Table(title="recipes", caption="override: --epochs 5, --lr …")
     table.add_column("field")
     for r in recipes:
         table.add_column(r["protocol"], justify="right")
