@@ -31,7 +31,7 @@ PACKAGE = Path(weightport.__file__).parent
 #: The pipeline's stages in order, each with the modules (by dotted prefix) that belong to it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("weightport.errors", "weightport.warnings", "weightport.keys", "weightport.text",
-                    "weightport.paths")),
+                    "weightport.paths", "weightport.units")),
     ("registry", ("weightport.registry",)),
     ("fetch", ("weightport.fetch", "weightport.digest")),
     ("adapters", ("weightport.adapters",)),
@@ -39,7 +39,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("layout", ("weightport.layout",)),
     ("report", ("weightport.report",)),
     ("loading", ("weightport.loading", "weightport.lock")),
-    ("surface", ("weightport.mixin", "weightport.cli", "weightport.lightning", "weightport.bench", "weightport")),
+    ("surface", ("weightport.mixin", "weightport.hooks", "weightport.init_args", "weightport.cli",
+                 "weightport.lightning", "weightport.bench", "weightport")),
 ]
 
 #: Modules allowed to import by name (the registration idiom), and why.

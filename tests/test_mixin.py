@@ -11,7 +11,7 @@ from torch import nn
 from tests.conftest import save
 from tests.helpers.models import TinyNet, randomize_bn
 from weightport import PretrainedMixin
-from weightport.errors import UsageError
+from weightport.errors import SaveError, UsageError
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_save_pretrained_refuses_arguments_json_cannot_hold(tmp_path):
             super().__init__()
             self.fc = nn.Linear(2, 2)
 
-    model = Odd()
-    model._weightport_init = {"args": [], "kwargs": {"act": nn.ReLU()}}
-    with pytest.raises(UsageError, match="JSON"):
+    model = Odd(act=nn.ReLU())
+    with pytest.raises(SaveError, match="act hold ReLU, which JSON cannot hold"):
         model.save_pretrained(tmp_path / "odd")
+    assert not (tmp_path / "odd").exists()

@@ -218,4 +218,12 @@ class UsageError(WeightportError, TypeError):
     """An API used the wrong way (e.g. a classmethod called on an instance)."""
 
 
+class InvalidOptionError(UsageError, ValueError):
+    """An option weightport does not have (a typo), or a value an option cannot take (``strict="no"``)."""
+
+
+class SaveError(WeightportError, ValueError):
+    """A model that ``save_pretrained`` cannot write so that ``from_pretrained`` rebuilds it."""
+
+
 __all__ = [name for name, obj in list(globals().items()) if isinstance(obj, type) and issubclass(obj, Exception)]

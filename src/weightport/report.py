@@ -8,8 +8,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from weightport.errors import NonFiniteWeightsError, ShapeMismatchError, StrictLoadError
-from weightport.keys import fold_keys, is_training_state
+from weightport.errors import ArchitectureMismatchError, NonFiniteWeightsError, ShapeMismatchError, StrictLoadError
+from weightport.keys import fold_keys, is_training_state, parent
+from weightport.units import format_bytes
+
+#: Shape mismatches in this many modules or more mean the checkpoint is for another architecture
+#: (a layer or two changed on purpose is a shape mismatch, with a reinit= hint that works).
+ARCHITECTURE_MISMATCH_MODULES = 3
 
 
 @dataclass
@@ -49,10 +54,17 @@ class TensorRecord:
 
 @dataclass
 class Reinit:
-    """A target key re-initialised on purpose, and why."""
+    """A target key re-initialised on purpose, and why.
+
+    Attributes:
+        key: The target key.
+        reason: Why (``head: 1000 classes in the checkpoint, 5 in the model``, ``named in reinit``).
+        replaced: The checkpoint key whose values were there for it and were not used, if any.
+    """
 
     key: str
     reason: str
+    replaced: str | None = None
 
 
 @dataclass
@@ -126,6 +138,7 @@ class LoadPlan:
     notes: list[str] = field(default_factory=list)
     dropped_head: list[str] = field(default_factory=list)
     reinit_share: float = 0.0
+    excluded: int = 0
 
     @property
     def ok(self) -> bool:
@@ -141,10 +154,14 @@ class LoadPlan:
                 hint="the checkpoint is damaged or diverged; pass check_finite=False to load it anyway",
             )
         if self.mismatched:
-            return ShapeMismatchError(
-                [(m.source_key, m.target_key, m.source_shape, m.target_shape) for m in self.mismatched],
-                hint="re-initialise them with reinit=[...], leave them out with exclude=[...], "
-                "or load what fits with strict=False",
+            return self._mismatch_error()
+        if not self.loaded and self.excluded:
+            return StrictLoadError(
+                f"include/exclude left out every one of the {self.excluded} tensors of {self.source.uri} that "
+                "matched the model: nothing would be loaded",
+                missing=self.missing, unexpected=self.unexpected,
+                hint="check the patterns: globs or module paths on checkpoint or model keys (include=['backbone'], "
+                "exclude=['*.fc.*']); `weightport plan` shows both key sets",
             )
         if not self.loaded:
             return StrictLoadError(
@@ -189,6 +206,28 @@ class LoadPlan:
             )
         return None
 
+    def _mismatch_error(self) -> Exception:
+        """Shapes that differ in a few modules are a changed layer; in many, another architecture."""
+        pairs = [(m.source_key, m.target_key, m.source_shape, m.target_shape) for m in self.mismatched]
+        modules = list(dict.fromkeys(parent(m.target_key) or m.target_key for m in self.mismatched))
+        if len(modules) >= ARCHITECTURE_MISMATCH_MODULES:
+            shown = "; ".join(f"{t}: {tuple(a)} in the checkpoint, {tuple(b)} in the model" for _, t, a, b in pairs[:3])
+            return ArchitectureMismatchError(
+                f"{self.source.uri} is for another architecture: {len(pairs)} tensors in {len(modules)} modules have "
+                f"other shapes ({shown}, …)"
+                + (f", and {len(self.unexpected)} checkpoint tensors have no place in the model" if self.unexpected
+                   else ""),
+                hint="load a checkpoint of this architecture, or build the model the checkpoint was written for; "
+                f"`weightport inspect {self.source.uri}` shows what it holds",
+            )
+        # reinit= replaces the default head, so the hint names the head too when it is re-initialised.
+        modules += [p for p in dict.fromkeys(parent(r.key) for r in self.reinitialized) if p not in modules]
+        return ShapeMismatchError(
+            pairs,
+            hint=f"re-initialise them on purpose with reinit={modules!r}, or build the model with the checkpoint's "
+            "shapes (strict=False does not load a tensor of another shape)",
+        )
+
     def check(self) -> None:
         """Raise the error applying this plan would raise, if any."""
         problem = self.problem()
@@ -209,6 +248,8 @@ class LoadPlan:
             "unexpected": list(self.unexpected),
             "reinitialized": [r.key for r in self.reinitialized],
             "reinitialized_reasons": {r.key: r.reason for r in self.reinitialized},
+            "reinitialized_replaced": {r.key: r.replaced for r in self.reinitialized if r.replaced},
+            "excluded": self.excluded,
             "nonfinite": list(self.nonfinite),
             "mismatched": [
                 {"source_key": m.source_key, "target_key": m.target_key,
@@ -255,7 +296,7 @@ class LoadPlan:
     def _lines(self) -> list[str]:
         src = self.source
         digest = f" sha256 {src.sha256[:12]}…" if src.sha256 else ""
-        size = f" {src.bytes / 1e6:.1f} MB" if src.bytes else ""
+        size = f" {format_bytes(src.bytes)}" if src.bytes else ""
         lines = [
             f"weightport {self._title()}: {src.uri} ({src.format or '?'}{size}{digest})"
             + (f" into {self.into!r}" if self.into else ""),
@@ -330,6 +371,8 @@ class LoadReport(LoadPlan):
         verification: The output comparison with the source architecture, when ``verify`` was asked for.
         distributed: For a sharded load, this rank's ``rank``, ``world_size``, ``bytes_read`` of the
             ``bytes_total`` it loads, and how many tensors were made each way (``how``).
+        init: For a model ``from_pretrained`` built: each init argument, its value and where it came
+            from (``argument``, ``default``, ``config.json``, ``checkpoint hyper_parameters``).
     """
 
     timings: dict[str, float] = field(default_factory=dict)
@@ -337,6 +380,7 @@ class LoadReport(LoadPlan):
     fallback_reason: str | None = None
     verification: dict[str, Any] | None = None
     distributed: dict[str, Any] | None = None
+    init: dict[str, dict[str, Any]] | None = None
 
     @classmethod
     def from_plan(cls, plan: LoadPlan, *, timings: dict[str, float], path: LoadPath,
@@ -353,6 +397,8 @@ class LoadReport(LoadPlan):
         total = self.timings.get("total")
         path = f"{self.path} (fast path unavailable: {self.fallback_reason})" if self.fallback_reason else self.path
         lines.insert(1, f"  path: {path}" + (f"; {total:.2f}s" if total is not None else ""))
+        if self.init:
+            lines.insert(2, "  init: " + ", ".join(f"{k}={v['value']!r} ({v['from']})" for k, v in self.init.items()))
         if self.verification is not None:
             v = self.verification
             lines.append(f"  verified: {v['compared']} within {v['max_abs_diff']:.3g} of the source architecture "
@@ -369,6 +415,8 @@ class LoadReport(LoadPlan):
             out["verification"] = self.verification
         if self.distributed is not None:
             out["distributed"] = self.distributed
+        if self.init is not None:
+            out["init"] = self.init
         return out
 
     def summary(self) -> dict[str, Any]:

@@ -27,3 +27,12 @@ def warn(message: str, category: type[WeightportWarning] = WeightportWarning, st
 
 class PluginWarning(WeightportWarning):
     """An entry-point plugin that could not be loaded (the others still are)."""
+
+
+class TrainedWeightsReplacedWarning(WeightportWarning):
+    """Weights a source trained (the head of a Lightning checkpoint or a saved model) were
+    re-initialised because the model was built with another shape, and nobody asked for it."""
+
+
+class FrozenHeadWarning(WeightportWarning):
+    """A re-initialised head that a fine-tuning callback freezes, so it would not train."""

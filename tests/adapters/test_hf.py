@@ -136,22 +136,32 @@ def test_lock_records_commit_and_digest(hub, tmp_path):
     assert entry.sha256 == hashlib.sha256(SAFE).hexdigest()
 
 
-def test_unreachable_hub_is_a_download_error(monkeypatch):
-    # huggingface_hub retries a refused connection for ~25 s before giving up with this error;
-    # raise it at once and check that it becomes ours.
-    import huggingface_hub
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
+def test_unreachable_hub_fails_under_weightports_retries_in_weightports_words(caplog):
+    # HF_ENDPOINT is a closed port on 127.0.0.1 (tests/conftest.py): every connection is refused.
+    # huggingface_hub alone would retry five times with its own backoff (~23 s) and its own lines;
+    # weightport asks once per attempt, retries as many times as `retries` says, one line each.
     from weightport.errors import DownloadError
 
-    def unreachable(*args, **kwargs):
-        raise LocalEntryNotFoundError("connection refused and not in the local cache")
+    refused = "cannot reach the hub at http://127.0.0.1:9"
+    with caplog.at_level("WARNING"), pytest.raises(DownloadError, match=refused) as info:
+        fetch("hf:org/repo", retries=1)
+    assert "HF_ENDPOINT" in info.value.hint and "WEIGHTPORT_OFFLINE=1" in info.value.hint
+    ours = [r for r in caplog.records if r.name == "weightport"]
+    assert [r.getMessage().count("\n") for r in ours] == [0]  # one retry, one line, no hint repeated
+    assert "retry 1/1" in ours[0].getMessage()
+    assert not [r for r in caplog.records if "Retrying in" in r.getMessage()]
 
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", unreachable)
-    with pytest.raises(DownloadError, match="cannot reach the hub for org/repo") as info:
-        fetch("hf:org/repo")
-    assert "HF_ENDPOINT" in str(info.value)
-    assert isinstance(info.value.__cause__, LocalEntryNotFoundError)
+
+def test_a_hub_that_answers_503_is_asked_exactly_once_per_weightport_attempt(file_server, monkeypatch, caplog):
+    from weightport.errors import DownloadError
+
+    path = "/org/busy/resolve/main/model.safetensors"
+    file_server.add(path, b"", mode="status", status=503)
+    monkeypatch.setenv("HF_ENDPOINT", file_server.base)
+    with caplog.at_level("WARNING"), pytest.raises(DownloadError, match="answered HTTP 503"):
+        fetch("hf:org/busy/model.safetensors", retries=2)
+    assert file_server.count("HEAD", path) == 3 and file_server.count("GET", path) == 0
+    assert len([r for r in caplog.records if r.name == "weightport" and "retry" in r.getMessage()]) == 2
 
 
 def test_locked_commit_is_fetched_even_after_main_moves(hub, tmp_path):

@@ -84,8 +84,12 @@ def test_an_unsafe_pickle_is_refused_without_running_it(tmp_path):
 
 def test_a_missing_file_is_one_line_and_exit_4(tmp_path):
     result = run_cli("--json", "inspect", str(tmp_path / "none.safetensors"))
-    assert result.code == 4 and result.out == ""
+    assert result.code == 4
     assert result.error_lines[0] == f"error: checkpoint not found: {tmp_path / 'none.safetensors'}"
+    # With --json, stdout holds the same failure as JSON (never nothing), with the same exit code.
+    error = result.json()["error"]
+    assert error["type"] == "SourceNotFoundError" and error["exit_code"] == 4
+    assert error["message"] == result.error_lines[0].removeprefix("error: ")
 
 
 def test_a_hub_repository_shows_its_config(ckpts, hub):

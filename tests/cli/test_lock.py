@@ -18,10 +18,16 @@ def test_lock_writes_then_check_reports_a_changed_source(ckpts, file_server, tmp
     assert written.code == 0, written.err
     lock = json.loads((tmp_path / "weightport.lock").read_text())
     assert lock["sources"][url]["sha256"] == hashlib.sha256(body).hexdigest()
-    assert lock["sources"][f"file:{local}"]["size"] == len(body)
+    # A local file is recorded relative to the lock file, so the check works from anywhere.
+    assert lock["sources"]["file:local.safetensors"]["size"] == len(body)
+    assert lock["sources"]["file:local.safetensors"]["location"] == "local.safetensors"
     assert written.json()["file"] == "weightport.lock"
 
     assert run_cli("lock", "--check", cwd=tmp_path).code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    from_elsewhere = run_cli("lock", "--check", "--file", str(tmp_path / "weightport.lock"), cwd=elsewhere)
+    assert from_elsewhere.code == 0, from_elsewhere.out + from_elsewhere.err
     local.write_bytes(body + b"\0")
     checked = run_cli("--json", "lock", "--check", cwd=tmp_path)
     assert checked.code == 3

@@ -27,7 +27,24 @@ def test_plan_that_would_fail_a_strict_load_exits_3(ckpts):
     assert result.code == 3
     assert "[WOULD FAIL]" in result.out and "missing: extra.{weight,bias}" in result.out
     assert "a load would fail: 2 model weight(s) are not in" in result.out
+    # The hint is in the command's spelling, and following it works.
+    assert "hint: pass --no-strict to keep their current values, or --reinit KEY ... to re-initialise" in result.out
+    assert "strict=False" not in result.out and "reinit=[" not in result.out
     assert result.err == ""
+    followed = run_cli("plan", str(ckpts["safetensors"]), "--model", spec, "--num-classes", "10", "--reinit", "extra")
+    assert followed.code == 0, followed.out
+
+
+def test_plan_into_another_architecture_exits_3_and_json_errors_are_json(ckpts):
+    args = ("plan", str(ckpts["safetensors"]), "--model", "torchvision:vit_b_16")
+    result = run_cli(*args)
+    assert result.code == 3, (result.out, result.err)
+    assert result.error_lines[0].startswith("error: the checkpoint and the model are not the same architecture")
+    as_json = run_cli("--json", *args)
+    assert as_json.code == 3
+    assert as_json.json()["error"] == {"type": "ArchitectureMismatchError", "exit_code": 3,
+                                       "message": result.error_lines[0].removeprefix("error: "),
+                                       "hint": result.error_lines[1].removeprefix("hint: ")}
 
 
 def test_plan_options_reach_the_planner(ckpts, capsys):
@@ -36,7 +53,7 @@ def test_plan_options_reach_the_planner(ckpts, capsys):
     spec = f"{ckpts['models']}:tiny_with_extra"
     # The 5-class head is 6% of this tiny model: more than the default head rule re-initialises unnamed.
     assert main(["--json", "plan", str(ckpts["ddp"]), "--model", spec, "--num-classes", "5", "--no-strict"]) == 3
-    assert json.loads(capsys.readouterr().out)["hint"] == "if that is what you want, name it: reinit=['fc']"
+    assert json.loads(capsys.readouterr().out)["hint"] == "if that is what you want, name it: --reinit fc"
     assert main(["--json", "plan", str(ckpts["ddp"]), "--model", spec, "--num-classes", "5", "--no-strict",
                  "--reinit", "fc"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -132,3 +132,19 @@ def test_progress_bar_shown_only_when_asked(file_server, tmp_path, capsys):
     assert capsys.readouterr().err == ""
     download(url, tmp_path / "shown.pth", progress=True)
     assert "shown.pth" in capsys.readouterr().err
+
+
+def test_a_name_that_does_not_resolve_logs_one_line_per_retry_and_the_hint_once(tmp_path, monkeypatch, caplog):
+    import socket
+
+    def no_dns(*args, **kwargs):  # what an offline machine's resolver answers
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    with caplog.at_level("WARNING"), pytest.raises(DownloadError, match="name resolution") as info:
+        download("https://weights.example/m.pth", tmp_path / "m.pth", retries=2, backoff=0.01, progress=False)
+    lines = [r.getMessage() for r in caplog.records if r.name == "weightport"]
+    assert len(lines) == 2 and all("\n" not in line and "hint" not in line for line in lines)
+    assert "retry 1/2" in lines[0] and "retry 2/2" in lines[1]
+    assert "WEIGHTPORT_OFFLINE=1" in info.value.hint  # the hint, once, with the error
+    assert leftovers(tmp_path) == []

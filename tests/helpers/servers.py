@@ -20,7 +20,9 @@ class Route:
 
     Modes: ``ok``; ``cut`` (announce the full length, send half, close); ``cut_chunked`` (chunked, no
     Content-Length, send half, close); ``no_length`` (no Content-Length, close-delimited body);
-    ``stall`` (send half, then sleep ``stall`` seconds); ``status`` (answer ``status`` with no body).
+    ``stall`` (send half, then sleep ``stall`` seconds); ``status`` (answer ``status`` with no body);
+    ``endless`` (no Content-Length, ``body`` repeated until the client hangs up); ``trickle`` (the body
+    one byte every ``delay`` seconds).
     ``delay`` sleeps between chunks (to keep a download in flight).
     """
 
@@ -116,14 +118,28 @@ class FileServer(_Base):
             h.send_header(k, v)
         if route.mode == "cut_chunked":
             h.send_header("Transfer-Encoding", "chunked")
-        elif route.mode == "no_length":
+        elif route.mode in ("no_length", "endless"):
             h.send_header("Connection", "close")
         else:
             h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         if head:
             return
-        if route.mode == "cut":
+        if route.mode == "endless":
+            try:
+                while True:
+                    h.wfile.write(body)
+            except OSError:  # the client stopped reading
+                h.close_connection = True
+        elif route.mode == "trickle":
+            try:
+                for i in range(len(body)):
+                    h.wfile.write(body[i : i + 1])
+                    h.wfile.flush()
+                    time.sleep(route.delay)
+            except OSError:
+                h.close_connection = True
+        elif route.mode == "cut":
             h.wfile.write(half)
             h.close_connection = True
         elif route.mode == "cut_chunked":

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from weightport.layout.fit.base import FitContext, fitters
+from weightport.layout.roles import find_roles
 from weightport.layout.spec import specs_of
 from weightport.layout.structural import Alignment, align
 
@@ -21,11 +22,12 @@ def _load_aligned(
     result = align(specs_of(state), specs_of(target.state_dict()))
     result.raise_for_divergence()
     target_state = target.state_dict()
+    roles = find_roles(target, [(p.source_key, p.target_key) for p in result.pairs], heads=())
     new, adapted = {}, []
     for pair in result.pairs:
         tensor, shape = state[pair.source_key], tuple(target_state[pair.target_key].shape)
         if tuple(tensor.shape) != shape:
-            ctx = FitContext(pair.source_key, pair.target_key, shape, module=target)
+            ctx = FitContext(pair.source_key, pair.target_key, shape, module=target, roles=roles.of(pair.target_key))
             fitter = next((a for a in fitters() if a.applies(tensor, ctx)), None)
             if fitter is not None:
                 adapted.append(f"{pair.target_key}: {fitter.describe(tensor, ctx)}")

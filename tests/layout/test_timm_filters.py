@@ -100,3 +100,34 @@ def test_timm_models_are_found_where_the_target_holds_them():
     assert [path for path, _ in timm_models(holder)] == ["net"]
     assert [path for path, _ in timm_models(holder.net)] == [""]
     assert list(timm_models(torchvision.models.resnet18())) == []
+
+
+class TvHolder(L.LightningModule):
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        self.backbone = torchvision.models.regnet_x_400mf(num_classes=num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+
+def test_timm_regnet_into_torchvision_by_inverting_timms_filter(tmp_path):
+    """timm's filter converts torchvision's RegNet keys into its own; run on the model's keys, it maps a
+    timm checkpoint back exactly (order alone would pair the same-shape shortcut and main branch wrongly)."""
+    source = _moved(timm.create_model("regnetx_004_tv", pretrained=False))
+    torch.save(source.state_dict(), tmp_path / "timm.pth")
+    target = torchvision.models.regnet_x_400mf().eval()
+    report = weightport.load_weights(target, tmp_path / "timm.pth")
+    assert report.missing == [] and report.unexpected == []
+    assert all("layout inverse of timm filter timm.models.regnet._filter_fn" in r.ops for r in report.loaded)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(target(x), source(x), rtol=1e-5, atol=1e-5)
+    held = TvHolder(num_classes=10).eval()
+    report = weightport.load_weights(held, tmp_path / "timm.pth")
+    assert {r.key for r in report.reinitialized} == {"backbone.fc.weight", "backbone.fc.bias"}
+    assert report.missing == [] and report.unexpected == []
+    with torch.no_grad():
+        features = torch.flatten(held.backbone.avgpool(held.backbone.trunk_output(held.backbone.stem(x))), 1)
+        torch.testing.assert_close(features, source.forward_head(source.forward_features(x), pre_logits=True),
+                                   rtol=1e-5, atol=1e-5)

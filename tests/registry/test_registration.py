@@ -81,7 +81,7 @@ def test_user_registrations_made_before_any_lookup_win_and_keep_the_builtins():
     script = textwrap.dedent("""
         import weightport
         from weightport.adapters.base import Adapter
-        from weightport.layout.fit.base import register_fitter, fitters
+        from weightport.layout.fit.base import BUILTIN_FITTERS, register_fitter, fitters
         from weightport.layout.rules import LayoutRules, get_layout, layouts, register_layout
         from weightport.registry.schemes import get_adapter, schemes
 
@@ -102,7 +102,7 @@ def test_user_registrations_made_before_any_lookup_win_and_keep_the_builtins():
         assert {"hf", "https", "http", "pkg", "timm", "torchvision", "file"} <= set(schemes())
         assert type(get_adapter("hf")).__name__ == "HubAdapter"
         names = [a.name for a in fitters()]
-        assert names == ["reshape", "channels", "pos_embed", "patch_embed", "classes"], names
+        assert names == list(BUILTIN_FITTERS), names
         assert fitters()[1] is mine
         assert get_layout("timm-vit-fuse-qkv").renames == [("^a", "b")]
         assert "torchvision-vit-to-timm" in layouts()

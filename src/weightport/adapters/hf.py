@@ -11,6 +11,7 @@ index too) are validated before any I/O. ``HF_ENDPOINT`` is honoured, read when 
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ from weightport.adapters.hf_names import (
 from weightport.errors import (
     CacheNotWritableError,
     DownloadError,
+    DownloadTimeoutError,
     IntegrityError,
     InvalidSourceError,
     MissingDependencyError,
@@ -37,6 +39,8 @@ from weightport.errors import (
 )
 from weightport.fetch.cache import hf_hub_cache
 from weightport.fetch.integrity import file_sha256, quarantine
+from weightport.fetch.progress import show_progress
+from weightport.fetch.retry import Transient, with_retries
 from weightport.fetch.types import Fetched, FetchOptions
 from weightport.registry.source import Source
 
@@ -50,6 +54,14 @@ CANDIDATES: tuple[str, ...] = (
     "pytorch_model.bin.index.json",
 )
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: HTTP statuses worth another attempt.
+_TRANSIENT_HTTP = frozenset({408, 429, 500, 502, 503, 504})
+#: The HTTP client packages huggingface_hub has used: their errors are network failures.
+_HTTP_CLIENTS = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3"})
+
+
+def _parameters(function: Any) -> set[str]:
+    return set(inspect.signature(function).parameters)
 
 
 class HubAdapter(Adapter):
@@ -116,6 +128,7 @@ class _Hub:
         self.force = options.force
         self.progress = options.progress
         self.timeout = options.timeout
+        self.retries = options.retries
         self.cache_dir = hf_hub_cache()
         self.endpoint = os.environ.get("HF_ENDPOINT") or None
         self.all_cached = True
@@ -154,6 +167,9 @@ class _Hub:
         check_filename(filename)
         if self.in_cache(filename) is None:
             self.all_cached = False
+            if not self.offline:  # weightport's retry policy, not huggingface_hub's (see _reach)
+                with_retries(lambda: self._reach(filename), what=f"hub request for {self.repo_id}/{filename}",
+                             retries=self.retries)
         path = self.hub.hf_hub_download(
             self.repo_id,
             filename,
@@ -163,9 +179,58 @@ class _Hub:
             local_files_only=self.offline,
             force_download=self.force and not self.offline,
             etag_timeout=self.timeout,
-            tqdm_class=_silent_tqdm() if self.progress is False else None,
+            tqdm_class=None if show_progress(self.progress) else _silent_tqdm(),
         )
         return Path(path)
+
+    def _reach(self, filename: str) -> None:
+        """One HEAD request for ``filename``, with none of huggingface_hub's own retries.
+
+        ``hf_hub_download`` retries a failed metadata request five times with a backoff of its own
+        (about 23 s, printing its own lines) when the file is not cached. Asking first, once, here
+        lets a network that is down or a server that errs fail under weightport's ``retries`` and in
+        weightport's words; once the hub has answered, the download itself goes ahead.
+        """
+        hub = self.hub
+        url = hub.hf_hub_url(self.repo_id, filename, revision=self.revision, endpoint=self.endpoint)
+        no_retry = {"retry_on_errors": False} if "retry_on_errors" in _parameters(hub.get_hf_file_metadata) else {}
+        try:
+            hub.get_hf_file_metadata(url, timeout=self.timeout, endpoint=self.endpoint, **no_retry)
+        except Exception as exc:
+            transient = self._transient(exc, filename)
+            if transient is None:
+                raise
+            raise transient from exc
+
+    def _transient(self, exc: Exception, filename: str) -> Transient | None:
+        """The retryable form of a failed hub request, or ``None`` when retrying cannot help."""
+        errors = self.hub.errors
+        where = f"{self.repo_id}/{filename}"
+        endpoint = self.endpoint or self.hub.constants.ENDPOINT
+        if isinstance(exc, (errors.EntryNotFoundError, errors.RepositoryNotFoundError,
+                            errors.RevisionNotFoundError, errors.HFValidationError, WeightportError)):
+            return None
+        if isinstance(exc, errors.HfHubHTTPError):
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            if status not in _TRANSIENT_HTTP:
+                return None
+            error: WeightportError = DownloadError(f"the hub at {endpoint} answered HTTP {status} for {where}",
+                                                   hint="try again later, or check HF_ENDPOINT")
+        elif isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
+            error = DownloadTimeoutError(
+                f"the hub at {endpoint} sent nothing for {self.timeout:g}s for {where}",
+                hint="the network or the hub is slow; raise timeout= (FetchOptions.timeout), or set "
+                "WEIGHTPORT_OFFLINE=1 to use only cached files",
+            )
+        elif isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _HTTP_CLIENTS:
+            error = DownloadError(
+                f"cannot reach the hub at {endpoint} for {where}: {exc}",
+                hint="check the network or HF_ENDPOINT; set WEIGHTPORT_OFFLINE=1 to use only cached files",
+            )
+        else:
+            return None
+        error.__cause__ = exc
+        return Transient(error)
 
     def first_of(self, names: list[str]) -> tuple[str, Path]:
         """The first of ``names`` the repository has, downloaded."""

@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (Exception, KeyboardInterrupt) as exc:
-        return report(exc)
+        return report(exc, json_stream=sys.stdout if args.json else None)
 
 
 def _tolerant_streams() -> None:

@@ -25,20 +25,48 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool = False) ->
 
 
 def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--offline`` and ``--cache-dir``."""
+    """``--offline``, ``--cache-dir``, ``--timeout`` and ``--retries``."""
+    from weightport.fetch.types import FetchOptions
+
     group = parser.add_argument_group("fetching")
     group.add_argument("--offline", action="store_true", default=None,
                        help="never use the network; only cached sources load (also WEIGHTPORT_OFFLINE=1)")
     group.add_argument("--cache-dir", type=Path, metavar="DIR",
                        help="weightport's cache root (default: $WEIGHTPORT_CACHE, else the user cache dir)")
+    group.add_argument("--timeout", type=_positive_float, default=FetchOptions.timeout, metavar="SECONDS",
+                       help=f"seconds to wait to connect and for each read (default: {FetchOptions.timeout:g})")
+    group.add_argument("--retries", type=_count, default=FetchOptions.retries, metavar="N",
+                       help=f"further attempts after a transient network failure (default: {FetchOptions.retries})")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, got {text!r}")
+    return int(text)
 
 
 def fetch_options(args: argparse.Namespace, **overrides: Any) -> FetchOptions:
-    """The :class:`FetchOptions` the fetch arguments ask for."""
+    """The :class:`FetchOptions` the fetch arguments ask for (``-q`` also silences the download bar)."""
     from weightport.fetch.types import FetchOptions
 
-    return FetchOptions(cache_dir=getattr(args, "cache_dir", None), offline=getattr(args, "offline", None),
-                        **overrides)
+    chosen: dict[str, Any] = {"cache_dir": getattr(args, "cache_dir", None), "offline": getattr(args, "offline", None)}
+    for name in ("timeout", "retries"):
+        if getattr(args, name, None) is not None:
+            chosen[name] = getattr(args, name)
+    if getattr(args, "quiet", 0):
+        chosen["progress"] = False
+    chosen.update(overrides)
+    return FetchOptions(**chosen)
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,8 @@ Exit codes (also shown in ``weightport --help``):
 0    success
 1    an error (the message says which)
 2    wrong usage: an unknown option, a bad argument, an option the library refuses
-3    a check failed: the plan would not load, a cached file or the lock file does not match
+3    a check failed: the plan would not load (missing weights, another architecture, an ambiguous
+     mapping, outputs that differ), a cached file or the lock file does not match
 4    the source does not exist: no such file, name, or cached copy offline
 5    refused as unsafe: a pickle that would run code
 130  interrupted (Ctrl-C)
@@ -17,6 +18,7 @@ A full traceback is printed only when ``WEIGHTPORT_DEBUG=1``.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from weightport import errors as wp
+from weightport.cli.spelling import cli_hint
 
 OK = 0
 ERROR = 1
@@ -40,6 +43,9 @@ EXIT_CODES: dict[type[BaseException], int] = {
     wp.UnknownSourceError: NOT_FOUND,
     wp.OfflineCacheMissError: NOT_FOUND,
     wp.StrictLoadError: CHECK_FAILED,
+    wp.ArchitectureMismatchError: CHECK_FAILED,
+    wp.AmbiguousMappingError: CHECK_FAILED,
+    wp.VerificationError: CHECK_FAILED,
     wp.ShapeMismatchError: CHECK_FAILED,
     wp.IntegrityError: CHECK_FAILED,
     wp.UsageError: USAGE,
@@ -83,7 +89,7 @@ def describe(exc: BaseException) -> Failure:
     """The one-line message, the hint and the exit code for ``exc``."""
     code = exit_code(exc)
     if isinstance(exc, wp.WeightportError):
-        return Failure(_first_line(exc.message), exc.hint, code)
+        return Failure(_first_line(exc.message), cli_hint(exc.hint), code)
     if isinstance(exc, KeyboardInterrupt):
         return Failure("interrupted", None, code)
     if isinstance(exc, OSError) and exc.filename is not None:
@@ -97,10 +103,13 @@ def describe(exc: BaseException) -> Failure:
     )
 
 
-def report(exc: BaseException, stream: TextIO | None = None) -> int:
+def report(exc: BaseException, stream: TextIO | None = None, *, json_stream: TextIO | None = None) -> int:
     """Print ``exc`` as ``error: ...`` and ``hint: ...`` lines and return its exit code.
 
-    With ``WEIGHTPORT_DEBUG=1`` the full traceback comes first.
+    With ``WEIGHTPORT_DEBUG=1`` the full traceback comes first. With ``json_stream`` (``--json``) the
+    same failure is also written there as one JSON document,
+    ``{"error": {"type": ..., "message": ..., "hint": ..., "exit_code": ...}}``, so a script reading
+    stdout always gets JSON; the exit code is the same.
     """
     stream = stream if stream is not None else sys.stderr
     failure = describe(exc)
@@ -111,6 +120,11 @@ def report(exc: BaseException, stream: TextIO | None = None) -> int:
         print(f"hint: {failure.hint}", file=stream)
     elif not debug_enabled() and failure.code == ERROR:
         print(f"hint: run again with {DEBUG_ENV}=1 for the full traceback", file=stream)
+    if json_stream is not None:
+        document = {"error": {"type": type(exc).__name__, "message": failure.message, "hint": failure.hint,
+                              "exit_code": failure.code}}
+        json_stream.write(json.dumps(document, indent=2) + "\n")
+        json_stream.flush()
     return failure.code
 
 

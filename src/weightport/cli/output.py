@@ -82,15 +82,10 @@ def pairs(rows: Iterable[tuple[str, Any]]) -> Text:
 
 
 def human_bytes(n: int | None) -> str | None:
-    """``1536`` → ``"1.5 KiB"``."""
-    if n is None:
-        return None
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover - the loop always returns
+    """``44774412`` → ``"44.8 MB"`` (:func:`weightport.units.format_bytes`: one unit system everywhere)."""
+    from weightport.units import format_bytes
+
+    return None if n is None else format_bytes(n)
 
 
 def human_count(n: int) -> str:

@@ -5,7 +5,8 @@ directory; its bytes are counted against ``Content-Length`` and hashed (sha256) 
 only a complete file whose digest matches the pin is fsynced and renamed to its final name
 (``os.replace``, then the directory is fsynced). On any failure the temp file is removed, so a
 final name only ever holds a complete, checked file. Transient failures (connection refused or
-reset, timeouts, cut-off bodies, HTTP 429/5xx) are retried with exponential backoff.
+reset, timeouts, cut-off bodies, HTTP 429/5xx) are retried by weightport's one policy
+(:mod:`weightport.fetch.retry`).
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ from weightport.errors import (
     InvalidSourceError,
     RemoteFileNotFoundError,
     ResourceLimitError,
-    WeightportError,
 )
 from weightport.fetch.cache import create_exclusive, refuse_linked_directory, write_sidecar
 from weightport.fetch.progress import progress_bar
+from weightport.fetch.retry import BACKOFF, Transient, with_retries
 
 logger = logging.getLogger("weightport")
 
@@ -55,14 +56,6 @@ class DownloadResult:
     size: int
 
 
-class _Transient(Exception):
-    """Wraps an error worth retrying."""
-
-    def __init__(self, error: WeightportError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
 def download(
     url: str,
     dest: Path,
@@ -70,9 +63,9 @@ def download(
     sha256: str | None = None,
     size: int | None = None,
     hash_prefix: str | None = None,
-    timeout: float = 30.0,
+    timeout: float = 10.0,
     retries: int = 2,
-    backoff: float = 0.5,
+    backoff: float = BACKOFF,
     progress: bool | None = None,
     shown_as: str | None = None,
     max_bytes: int | None = None,
@@ -107,18 +100,12 @@ def download(
     """
     if urlsplit(url).scheme not in {"http", "https"}:
         raise InvalidSourceError(f"refusing to download {url!r}: only http:// and https:// URLs are fetched")
-    attempt = 0
-    while True:
-        try:
-            limits = _Limits(size, max_bytes, time.monotonic() + deadline if deadline is not None else None, deadline)
-            return _attempt(url, dest, sha256, size, hash_prefix, timeout, progress, shown_as or url, limits)
-        except _Transient as exc:
-            if attempt >= retries:
-                raise exc.error from exc.error.__cause__
-            delay = backoff * (2**attempt)
-            attempt += 1
-            logger.warning("download of %s failed (%s); retry %d/%d in %.1fs", url, exc.error, attempt, retries, delay)
-            time.sleep(delay)
+
+    def attempt() -> DownloadResult:
+        limits = _Limits(size, max_bytes, time.monotonic() + deadline if deadline is not None else None, deadline)
+        return _attempt(url, dest, sha256, size, hash_prefix, timeout, progress, shown_as or url, limits)
+
+    return with_retries(attempt, what=f"download of {url}", retries=retries, backoff=backoff)
 
 
 def _attempt(
@@ -208,24 +195,24 @@ def _open(url: str, timeout: float) -> http.client.HTTPResponse:
         )
         error.__cause__ = exc
         if exc.code in _TRANSIENT_HTTP:
-            raise _Transient(error) from exc
+            raise Transient(error) from exc
         raise error from exc
     except TimeoutError as exc:
-        raise _Transient(_timeout_error(url, timeout, exc)) from exc
+        raise Transient(_timeout_error(url, timeout, exc)) from exc
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-            raise _Transient(_timeout_error(url, timeout, exc)) from exc
+            raise Transient(_timeout_error(url, timeout, exc)) from exc
         error = DownloadError(
             f"cannot reach {url}: {exc.reason}",
             hint="check the network or proxy; on an air-gapped machine set WEIGHTPORT_MIRROR, "
             "or WEIGHTPORT_OFFLINE=1 to use only cached files",
         )
         error.__cause__ = exc
-        raise _Transient(error) from exc
+        raise Transient(error) from exc
     except (ConnectionError, http.client.HTTPException) as exc:
         error = DownloadError(f"connection to {url} failed: {exc}", hint="try again; check the network")
         error.__cause__ = exc
-        raise _Transient(error) from exc
+        raise Transient(error) from exc
 
 
 def _timeout_error(url: str, timeout: float, exc: BaseException) -> DownloadTimeoutError:
@@ -286,7 +273,7 @@ def _stream(response, out, url: str, dest: Path, announced: int | None, progress
                 # the bytes really received, and the temp file grows as the body arrives.
                 chunk = response.read1(CHUNK)
             except TimeoutError as exc:
-                raise _Transient(_stall(url, count, exc)) from exc
+                raise Transient(_stall(url, count, exc)) from exc
             except (http.client.IncompleteRead, ConnectionError, http.client.HTTPException) as exc:
                 error = IncompleteDownloadError(
                     f"connection to {url} broke after {count} bytes"
@@ -294,7 +281,7 @@ def _stream(response, out, url: str, dest: Path, announced: int | None, progress
                     hint="try again; nothing was cached",
                 )
                 error.__cause__ = exc
-                raise _Transient(error) from exc
+                raise Transient(error) from exc
             if not chunk:
                 break
             limits.check(url, count + len(chunk))
@@ -351,7 +338,7 @@ def _check(
     hash_prefix: str | None,
 ) -> None:
     if announced is not None and count != announced:
-        raise _Transient(
+        raise Transient(
             IncompleteDownloadError(
                 f"{url} announced {announced} bytes but sent {count}", hint="try again; nothing was cached"
             )

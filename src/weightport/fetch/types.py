@@ -37,7 +37,7 @@ class FetchOptions:
     cache_dir: Path | None = None
     offline: bool | None = None
     progress: bool | None = None
-    timeout: float = 30.0
+    timeout: float = 10.0
     lock_timeout: float = 600.0
     force: bool = False
     retries: int = 2

@@ -19,6 +19,7 @@ Sources without an entry are fetched as usual.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -75,19 +76,30 @@ class LockFile:
     path: Path | None = None
 
     def get(self, uri: str) -> LockedSource | None:
-        return self.sources.get(uri)
+        """The entry for ``uri`` (a local file's relative path is taken from the working directory)."""
+        return self.sources.get(_absolute(uri, Path.cwd()))
 
     def add(self, entry: LockedSource) -> None:
+        """Record ``entry``; a local file is keyed by its absolute path (relative paths: the working directory)."""
+        entry = _rebased(entry, lambda text: _absolute(text, Path.cwd()))
         self.sources[entry.uri] = entry
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": VERSION, "sources": {u: e.to_dict() for u, e in sorted(self.sources.items())}}
+    def to_dict(self, base: Path | None = None) -> dict[str, Any]:
+        """The file's content; with ``base``, local files are written relative to that directory."""
+        entries = self.sources.values()
+        if base is not None:
+            entries = [_rebased(e, lambda text: _relative(text, base)) for e in entries]  # type: ignore[assignment]
+        return {"version": VERSION, "sources": {e.uri: e.to_dict() for e in sorted(entries, key=lambda e: e.uri)}}
 
     def save(self, path: Path | str | None = None) -> Path:
-        """Write the lock file (atomically); returns its path."""
+        """Write the lock file (atomically); returns its path.
+
+        Local files are recorded relative to the lock file's directory, so the lock file and the
+        files beside it can move together and be checked from any working directory.
+        """
         target = Path(path) if path is not None else self.path or Path(LOCKFILE_NAME)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        tmp.write_text(json.dumps(self.to_dict(base=target.resolve().parent), indent=2) + "\n")
         os.replace(tmp, target)
         self.path = target
         return target
@@ -119,7 +131,41 @@ class LockFile:
             problem = _entry_problem(entry)
             if problem:
                 raise InvalidSourceError(f"lock file {path}: the entry for {uri!r} {problem}", hint=_REMAKE)
-        return cls({u: LockedSource.from_dict(u, e) for u, e in data["sources"].items()}, path)
+        base = path.resolve().parent
+        entries = [_rebased(LockedSource.from_dict(u, e), lambda text: _absolute(text, base))
+                   for u, e in data["sources"].items()]
+        return cls({e.uri: e for e in entries}, path)
+
+
+_FILE = "file:"
+
+
+def _absolute(text: str, base: Path) -> str:
+    """A local file's uri or path made absolute against ``base``; anything else unchanged."""
+    if text.startswith(_FILE):
+        return _FILE + _absolute(text[len(_FILE):], base)
+    if "://" in text or (":" in text.split("/", 1)[0] and not Path(text).is_absolute()):
+        return text  # a URL or another scheme (hf:, timm:, pkg:, ...)
+    return os.path.normpath(os.path.join(base, text))
+
+
+def _relative(text: str, base: Path) -> str:
+    """A local file's absolute uri or path written relative to ``base`` (when it can be)."""
+    if text.startswith(_FILE):
+        return _FILE + _relative(text[len(_FILE):], base)
+    if not os.path.isabs(text):
+        return text
+    try:
+        return os.path.relpath(text, base)
+    except ValueError:  # another drive (Windows)
+        return text
+
+
+def _rebased(entry: LockedSource, convert: Any) -> LockedSource:
+    """``entry`` with a local file's uri and location passed through ``convert``."""
+    if not entry.uri.startswith(_FILE):
+        return entry
+    return dataclasses.replace(entry, uri=convert(entry.uri), location=convert(entry.location))
 
 
 _REMAKE = "regenerate it with `weightport lock` (or fix the entry by hand), or unset " + LOCKFILE_ENV

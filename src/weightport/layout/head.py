@@ -11,6 +11,7 @@ never re-initialised without being named.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
     from torch import nn
 
 HEAD_NAMES: frozenset[str] = frozenset({"fc", "head", "classifier", "heads", "last_linear"})
+
+#: Names that look like a head without being one of :data:`HEAD_NAMES` (``aux_head``, ``cls_head``,
+#: ``head_dist``): beside another candidate they make the choice ambiguous.
+_HEADISH = re.compile(r"(^|_)(head|heads|classifier|fc)(_|$)")
 
 
 def head_modules(module: nn.Module) -> list[str]:
@@ -57,6 +62,27 @@ def _is_classifier_layer(layer: nn.Module) -> bool:
     if isinstance(layer, nn.Linear):
         return True
     return isinstance(layer, nn.modules.conv._ConvNd) and all(k == 1 for k in layer.kernel_size)
+
+
+def rival_heads(module: nn.Module) -> list[str]:
+    """Two or more sibling modules that could each be the head (``aux_head`` and ``cls_head``): the
+    default cannot choose between them, so a load that would re-initialise one asks for ``reinit=``.
+    Empty when the head is clear."""
+    from torch import nn
+
+    # A head classifies: it is, or holds, a Linear (timm's ``conv_head`` is a convolution of the body).
+    named = [n for n, m in module.named_modules()
+             if n and any(isinstance(sub, nn.Linear) for sub in m.modules())]
+    candidates = [n for n in named if _HEADISH.search(n.rsplit(".", 1)[-1])]
+    outer = [n for n in candidates if not any(n.startswith(o + ".") for o in candidates if o != n)]
+    if len(outer) < 2:
+        return []
+    shallowest = min(p.count(".") for p in outer)
+    top = [p for p in outer if p.count(".") == shallowest]
+    exact = [p for p in top if p.rsplit(".", 1)[-1] in HEAD_NAMES]
+    if len(top) < 2 or len(exact) == len(top):
+        return []  # one head, or heads all named as such (kept together, as before)
+    return top
 
 
 def _nested_in_backbone(paths: list[str]) -> bool:

@@ -19,6 +19,7 @@ non-persistent) are kept under their own key, so they stay visible as unexpected
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import re
@@ -193,3 +194,100 @@ def _traced(name: str, into: str, out: dict[str, Any], tensors: Mapping[str, Any
 
 def _qualname(fn: Callable[..., Any]) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+@functools.lru_cache(maxsize=1)
+def model_free_filters() -> tuple[Callable[..., Any], ...]:
+    """timm's filters that need no model (``_filter_fn(state_dict)``: torchvision's VGG, RegNet, DenseNet …)."""
+    import timm.models  # noqa: F401 - imports every model family
+
+    found: list[Callable[..., Any]] = []
+    for name, family in sorted(sys.modules.items()):
+        if not name.startswith("timm.models.") or family is None:
+            continue
+        for fn_name, fn in vars(family).items():
+            if not (inspect.isfunction(fn) and _FILTER_NAME.search(fn_name) and fn.__module__ == name):
+                continue
+            params = list(inspect.signature(fn).parameters.values())
+            if params and params[0].name in _FIRST_PARAMETERS and all(
+                p.default is not inspect.Parameter.empty for p in params[1:]
+            ):
+                found.append(fn)
+    return tuple(found)
+
+
+@dataclass
+class InverseConversion:
+    """A checkpoint in timm's layout mapped onto a model in the layout a timm filter converts from.
+
+    Attributes:
+        filter: The filter's qualified name.
+        mapping: Checkpoint key → target key.
+    """
+
+    filter: str
+    mapping: dict[str, str]
+
+
+def invert_timm_filter(
+    tensors: Mapping[str, Any], target: Mapping[str, Any], *, shape_may_differ: AbstractSet[str] = frozenset()
+) -> InverseConversion | None:
+    """Map a timm checkpoint onto a model in a foreign layout by running timm's filter on the *model's* keys.
+
+    A filter that converts, say, torchvision's RegNet into timm's renames and reshapes tensors; run on
+    the target's state dict (as meta tensors, traced back by identity), it tells which timm key each
+    target key becomes. When those keys are exactly the checkpoint's, with the same number of elements
+    each, the inverse is the mapping.
+
+    Args:
+        tensors: The checkpoint's tensors (canonical keys).
+        target: The target's state dict (key → tensor) under the keys to map to.
+        shape_may_differ: Target keys whose size may differ (the head the planner re-initialises).
+
+    Returns:
+        The mapping, or ``None`` when no model-free filter explains the checkpoint exactly.
+    """
+    import torch
+
+    wanted = {k for k in tensors if k.rpartition(".")[2] not in _OPTIONAL_LEAVES}
+    for prefix in _prefixes(target):
+        keys = [k for k in target if k.startswith(prefix)]
+        placeholders = {k[len(prefix):]: torch.empty(tuple(target[k].shape), device="meta") for k in keys}
+        by_id = {id(v): k for k, v in placeholders.items()}
+        for fn in model_free_filters():
+            out = _run_free(fn, placeholders)
+            if out is None or set(out) == set(placeholders):
+                continue
+            mapping = _inverse(out, by_id)
+            if mapping is None or {k for k in mapping if k.rpartition(".")[2] not in _OPTIONAL_LEAVES} != wanted:
+                continue
+            full = {src: prefix + dst for src, dst in mapping.items() if src in tensors}
+            if all(tensors[s].numel() == target[t].numel() or t in shape_may_differ for s, t in full.items()):
+                return InverseConversion(_qualname(fn), full)
+    return None
+
+
+def _prefixes(target: Mapping[str, Any]) -> list[str]:
+    """The root, then each top-level submodule (a network held as ``self.backbone``)."""
+    firsts = dict.fromkeys(k.split(".", 1)[0] + "." for k in target if "." in k)
+    return ["", *firsts]
+
+
+def _run_free(fn: Callable[..., Any], placeholders: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        out = fn(dict(placeholders))
+    except Exception as exc:  # not a layout this filter knows
+        logger.debug("timm filter %s does not apply to the model's keys: %s", _qualname(fn), exc)
+        return None
+    return dict(out) if isinstance(out, Mapping) else None
+
+
+def _inverse(out: Mapping[str, Any], by_id: Mapping[int, str]) -> dict[str, str] | None:
+    """Output key → the input key it is (the same tensor or a view of it); ``None`` unless one-to-one."""
+    mapping: dict[str, str] = {}
+    for key, value in out.items():
+        source = by_id.get(id(value)) or by_id.get(id(getattr(value, "_base", None)))
+        if source is None:
+            return None
+        mapping[key] = source
+    return mapping if len(set(mapping.values())) == len(mapping) else None

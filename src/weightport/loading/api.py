@@ -15,6 +15,7 @@ from weightport.loading.options import LoadOptions
 from weightport.loading.planner import Planned, Production, build_plan
 from weightport.loading.runner import run_load
 from weightport.loading.source_io import fetch_source, open_source
+from weightport.loading.trained import warn_replaced
 from weightport.registry.resolve import SourceLike
 from weightport.report import LoadPlan, LoadReport
 
@@ -120,21 +121,30 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
 
     opts = LoadOptions.build(options, **kwargs)
     if holds_dtensors(module):  # FSDP2 / tensor parallel: each rank reads only its shards
-        return load_sharded(module, source, opts, lambda: fetch_source(source, opts))
-    return run_load(source, opts, module=module)[1]
+        report = load_sharded(module, source, opts, lambda: fetch_source(source, opts))
+    else:
+        report = run_load(source, opts, module=module)[1]
+    if not opts.reinit:
+        warn_replaced(report, advice="build the model with the checkpoint's shapes to keep them, or pass "
+                      "reinit=[...] to say it is on purpose")
+    return report
 
 
 def build_and_load(factory: Callable[[], M], source: SourceLike, *,
-                   options: LoadOptions | Mapping[str, Any] | None = None, **kwargs: Any) -> tuple[M, LoadReport]:
+                   options: LoadOptions | Mapping[str, Any] | None = None,
+                   adjust: Callable[[M, LoadOptions], LoadOptions] | None = None,
+                   **kwargs: Any) -> tuple[M, LoadReport]:
     """Build a model with ``factory`` and load ``source`` into it, on the fast path when possible.
 
     The fast path builds the model on the meta device and assigns the checkpoint's tensors (no
     random initialisation, no second copy); what the checkpoint does not cover gets its module's
     normal initialisation. Models that cannot take it are built normally and loaded by copy; the
     report's ``path`` says which ran and ``fallback_reason`` why. The RNG state is the same for
-    re-initialisation on both paths, so both give identical models.
+    re-initialisation on both paths, so both give identical models. ``adjust`` may change the options
+    once the model is built (the mixin applies a LightningModule's ``strict_loading``).
     """
-    module, report = run_load(source, LoadOptions.build(options, **kwargs), factory=factory)
+    module, report = run_load(source, LoadOptions.build(options, **kwargs), factory=factory,
+                              adjust=adjust)  # type: ignore[arg-type]
     return module, report  # type: ignore[return-value]  # the factory's own type
 
 

@@ -171,7 +171,11 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
     differences = hyperparameter_differences(reference, target, _module_pairs(plan))
     compared = "logits"
     if plan.reinitialized:
-        reference, target = _without_head(reference), _without_head(target)
+        heads = _reinitialised_modules(plan)  # the planner's decision, not decided again here
+        # The source architecture is another model: the same paths when it has them (same library),
+        # else its own head by the one head rule (another implementation).
+        own = heads if all(_has_module(reference, p) for p in heads) else head_modules(reference)
+        reference, target = _without(reference, own), _without(target, heads)
         compared = "features (heads replaced by Identity)"
     full = _input_shape(source, target)
     # A small input first (a 64-pixel image costs little next to the load); models that only take
@@ -195,11 +199,19 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
                         f"any of the inputs tried ({', '.join(str(s) for s in shapes)}): {exc}",
                         hint="pass verify_input_shape=(1, C, H, W) for an input both take, or verify=False",
                     ) from exc
+    except VerificationError:
+        raise
+    except RuntimeError as exc:  # e.g. re-initialised modules inside the body, replaced by Identity
+        raise VerificationError(
+            f"verification of {source.uri}: the models do not run once the re-initialised modules "
+            f"({', '.join(_reinitialised_modules(plan)) or 'none'}) are set aside: {str(exc).splitlines()[0]}",
+            hint="verify compares what was loaded; re-initialise only the head to verify, or pass verify=False",
+        ) from exc
     finally:
         target.train(was_training)
     if out.shape != out_ref.shape and not head_modules(target) and head_modules(reference):
         # A headless model (timm's num_classes=0): compare with the source's features.
-        reference, compared = _without_head(reference), "features (the model has no head)"
+        reference, compared = _without(reference, head_modules(reference)), "features (the model has no head)"
         out_ref, out = _run_both(reference, target, shape)
     if out.shape != out_ref.shape:
         raise VerificationError(
@@ -262,11 +274,28 @@ def _module_pairs(plan: LoadPlan) -> dict[str, str]:
     return pairs
 
 
-def _without_head(model: nn.Module) -> nn.Module:
+def _reinitialised_modules(plan: LoadPlan) -> list[str]:
+    """The modules owning the keys the plan re-initialised, relative to the module loaded into."""
+    prefix = f"{plan.into}." if plan.into else ""
+    owners = dict.fromkeys(parent(r.key[len(prefix):] if r.key.startswith(prefix) else r.key)
+                           for r in plan.reinitialized)
+    return [o for o in owners if o]
+
+
+def _has_module(model: nn.Module, path: str) -> bool:
+    try:
+        model.get_submodule(path)
+    except AttributeError:
+        return False
+    return True
+
+
+def _without(model: nn.Module, paths: list[str]) -> nn.Module:
+    """A copy of ``model`` with the modules at ``paths`` replaced by ``Identity``."""
     from torch import nn
 
     clone = copy.deepcopy(model)
-    for path in head_modules(clone):
+    for path in paths:
         parent_path, _, name = path.rpartition(".")
         parent = clone.get_submodule(parent_path) if parent_path else clone
         setattr(parent, name, nn.Identity())

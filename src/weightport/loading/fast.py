@@ -122,6 +122,12 @@ def _check_initialisable(module: nn.Module, loaded: set[str]) -> None:
             )
 
 
+def materialise(module: nn.Module) -> None:
+    """Give every tensor of ``module`` still on the meta device real (CPU) memory and its module's
+    normal initialisation (``reset_parameters``, ``init_non_persistent_buffers``); the rest is kept."""
+    _materialise_rest(module)
+
+
 def _materialise_rest(module: nn.Module) -> None:
     """Give every tensor still on meta real memory and its module's normal initialisation."""
     import torch

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import inspect
+import typing
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from weightport.errors import UsageError
+from weightport.errors import InvalidOptionError, UsageError
 from weightport.fetch.types import FetchOptions
 from weightport.layout.rename import RenameRules
 
@@ -48,6 +51,9 @@ class LoadOptions:
         min_coverage: Fail when less than this fraction of the model's parameters is loaded.
         allow_globals: Extra ``"module.Class"`` globals a pickle may hold (classes you trust).
         fetch: Cache, offline and timeout options for fetching the source.
+        read_limits: Raise the reader's resource limits for a file you trust, by
+            :class:`~weightport.formats.ReadOptions` name (``max_tensor_bytes``, ``max_expansion``,
+            ``max_header_bytes``, ``max_depth``, ``max_objects``).
         fast: When building a model (``from_pretrained``), build it on the meta device and place the
             checkpoint's memory-mapped tensors without a copy; ``False`` builds normally and copies.
         convert_cache: Store the loaded tensors once as safetensors in the model's key layout
@@ -80,29 +86,46 @@ class LoadOptions:
     min_coverage: float | None = None
     allow_globals: tuple[str, ...] = ()
     fetch: FetchOptions = field(default_factory=FetchOptions)
+    read_limits: Mapping[str, Any] = field(default_factory=dict)
     fast: bool = True
     convert_cache: bool = False
     verify: bool | Literal["auto"] | Callable[[], Any] = "auto"
     verify_tolerance: float | None = None
     verify_input_shape: tuple[int, ...] | None = None
 
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """Every option's name."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def given(self) -> dict[str, Any]:
+        """The options that differ from their defaults."""
+        default = LoadOptions()
+        return {name: getattr(self, name) for name in self.names() if getattr(self, name) != getattr(default, name)}
+
     @classmethod
     def build(cls, options: LoadOptions | Mapping[str, Any] | None = None, **kwargs: Any) -> LoadOptions:
-        """Options from a record or mapping, with keyword overrides; unknown names are an error."""
+        """Options from a record or mapping, with keyword overrides; unknown names are an error.
+
+        Raises:
+            InvalidOptionError: A name that is not an option (the message suggests the close one), or
+                a value the option cannot take.
+        """
         base: dict[str, Any] = {}
         if isinstance(options, LoadOptions):
             base = {f.name: getattr(options, f.name) for f in dataclasses.fields(cls)}
-        elif options is not None:
+        elif isinstance(options, Mapping):
             base = dict(options)
+        elif options is not None:
+            raise InvalidOptionError(f"load options must be a LoadOptions or a mapping, got {type(options).__name__}")
         base.update({k: v for k, v in kwargs.items()})
         base = _renamed(base)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(base) - known)
+        unknown = sorted(set(base) - set(cls.names()))
         if unknown:
-            raise UsageError(
-                f"unknown load option(s): {', '.join(unknown)}",
-                hint="known options: " + ", ".join(sorted(known)),
-            )
+            raise not_an_option(unknown[0], cls.names())
         for name in ("include", "exclude", "reinit", "classes", "allow_globals"):
             value = base.get(name)
             if isinstance(value, str):
@@ -113,9 +136,21 @@ class LoadOptions:
             base["verify_input_shape"] = tuple(base["verify_input_shape"])
         if isinstance(base.get("fetch"), Mapping):
             base["fetch"] = FetchOptions(**base["fetch"])
-        if base.get("match", "auto") not in ("auto", "exact", "structural"):
-            raise UsageError(f"match={base['match']!r} is not one of 'auto', 'exact', 'structural'")
         return cls(**base)
+
+    def read_options(self) -> Any:
+        """The :class:`~weightport.formats.ReadOptions` a load reads its checkpoint with.
+
+        Raises:
+            InvalidOptionError: ``read_limits`` names something that is not a limit.
+        """
+        from weightport.formats import ReadOptions
+
+        allowed = ("max_tensor_bytes", "max_expansion", "max_header_bytes", "max_depth", "max_objects")
+        unknown = sorted(set(self.read_limits) - set(allowed))
+        if unknown:
+            raise not_an_option(unknown[0], allowed)
+        return ReadOptions(mmap=True, allow_globals=self.allow_globals, **dict(self.read_limits))
 
     @property
     def adapters(self) -> Mapping[str, bool]:
@@ -146,3 +181,72 @@ def _renamed(base: dict[str, Any]) -> dict[str, Any]:
                                  hint=f"pass only {new}=...")
             base[new] = value
     return base
+
+
+#: The options ``PretrainedMixin.from_pretrained`` takes by name, beside the model's init arguments;
+#: every other option goes in ``load_options={...}`` (``load_pretrained`` takes them all by name).
+NAMED_OPTIONS: tuple[str, ...] = ("into", "strict", "rename", "include", "exclude", "reinit")
+
+
+def option_parameters(names: Sequence[str]) -> list[inspect.Parameter]:
+    """Keyword-only parameters for the options ``names``, typed and defaulted as :class:`LoadOptions`
+    declares them (the one definition every signature that takes options is built from)."""
+    hints = typing.get_type_hints(LoadOptions)
+    defaults = {f.name: f.default for f in dataclasses.fields(LoadOptions)}
+    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name],
+                              annotation=_accepting_lists(hints[name])) for name in names]
+
+
+def _accepting_lists(annotation: Any) -> Any:
+    # Patterns are stored as tuples but given as lists (and as YAML lists under LightningCLI).
+    return Sequence[str] | None if annotation == (tuple[str, ...] | None) else annotation
+
+
+def not_an_option(name: str, known: Sequence[str], *, also: str = "") -> InvalidOptionError:
+    """The error for a keyword that is no option: the close names, or the list of them."""
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    return InvalidOptionError(
+        f"{name!r} is not a weightport option{also}" + (f"; did you mean {' or '.join(map(repr, close))}?" if close
+                                                        else ""),
+        hint=(f"write {close[0]}=..." if close else "the options are: " + ", ".join(sorted(known))),
+    )
+
+
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "match": ("auto", "exact", "structural"),
+    "lossy_cast": ("warn", "allow", "error"),
+}
+_BOOLS = ("strict", "check_finite", "fast", "convert_cache")
+_OPTIONAL_BOOLS = ("ema",)
+_KEY_LISTS = ("include", "exclude", "reinit", "classes", "allow_globals")
+
+
+def _validate(options: LoadOptions) -> None:
+    """Refuse, at the call, a value an option cannot take (``strict="no"`` would read as true)."""
+    for name, choices in _CHOICES.items():
+        value = getattr(options, name)
+        if value not in choices:
+            raise _bad(name, value, "one of " + ", ".join(map(repr, choices)))
+    for name in _BOOLS:
+        if not isinstance(getattr(options, name), bool):
+            raise _bad(name, getattr(options, name), "True or False")
+    for name in _OPTIONAL_BOOLS:
+        if getattr(options, name) is not None and not isinstance(getattr(options, name), bool):
+            raise _bad(name, getattr(options, name), "True, False or None")
+    if options.into is not None and not isinstance(options.into, str):
+        raise _bad("into", options.into, "a submodule path such as 'backbone', or None")
+    for name in _KEY_LISTS:
+        value = getattr(options, name)
+        if value is not None and not (isinstance(value, tuple) and all(isinstance(v, str) for v in value)):
+            raise _bad(name, value, "a list of key or module patterns (strings)")
+    cov = options.min_coverage
+    if cov is not None and (isinstance(cov, bool) or not isinstance(cov, (int, float)) or not 0 <= cov <= 1):
+        raise _bad("min_coverage", cov, "a fraction between 0 and 1")
+    if not (isinstance(options.verify, bool) or callable(options.verify)):
+        raise _bad("verify", options.verify, "True, False or a function building the source architecture")
+    if not isinstance(options.fitters, Mapping) or not all(isinstance(v, bool) for v in options.fitters.values()):
+        raise _bad("fitters", options.fitters, "a mapping of fitter name to True/False")
+
+
+def _bad(name: str, value: Any, expected: str) -> InvalidOptionError:
+    return InvalidOptionError(f"{name}={value!r} is not a value {name} can take", hint=f"pass {expected}")

@@ -10,16 +10,18 @@ the target dtype → missing / unexpected / coverage.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from weightport.errors import AmbiguousMappingError, DtypeError
+from weightport.errors import AmbiguousMappingError, DtypeError, InvalidOptionError
 from weightport.keys import fold_keys, is_training_state, matches_any, parent
 from weightport.layout.fit.base import FitContext, Fitter, fitters
-from weightport.layout.head import head_keys
+from weightport.layout.head import head_keys, rival_heads
 from weightport.layout.match import Match, match_keys
 from weightport.layout.rename import apply_rules, load_rules
+from weightport.layout.roles import find_roles
 from weightport.loading.options import LoadOptions
 from weightport.loading.source_io import OpenedSource
 from weightport.report import LoadPlan, Mismatch, Reinit, TensorRecord
@@ -85,6 +87,8 @@ class Planned:
 def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) -> Planned:
     """Plan loading ``opened`` into ``module`` under ``options`` without touching the module."""
     target = dict(module.state_dict(keep_vars=True))
+    _check_into(module, options.into)
+    _check_reinit(module, list(target), options)
     producers: dict[str, Production] = {}
     plan = LoadPlan(source=opened.info(), into=options.into, strict=options.strict, min_coverage=options.min_coverage)
     renamed = _renamed(opened, options, plan.notes)
@@ -97,7 +101,9 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     if opened.extracted.dropped:
         plan.notes.append(f"ignored {len(opened.extracted.dropped)} non-weight entries (training state)")
     explicit = set(heads) if options.reinit else set()
-    first_conv = _first_conv_key(module, opened, matches)
+    roles_of = find_roles(module, [(m.source_key, m.target_key) for m in matches], heads,
+                          declared_head=opened.source.head, declared_first_conv=opened.source.first_conv,
+                          user_named_head=bool(options.reinit))
     used_targets: set[str] = set()
     used_sources: set[str] = set()
     excluded = 0
@@ -112,11 +118,13 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             plan.reinitialized.append(Reinit(m.target_key, "named in reinit"))
             continue
         tensor, dest = renamed.tensors[m.source_key], target[m.target_key]
-        roles = _roles(m.target_key, heads, first_conv)
+        roles = roles_of.of(m.target_key)
         fit, shape_ops = _fit_shape(tensor, dest, m, module, opened, options, roles)
         if fit is None:
             if "head" in roles:
-                plan.reinitialized.append(Reinit(m.target_key, _head_reason(tuple(tensor.shape), tuple(dest.shape))))
+                _refuse_rival_heads(module, m.target_key, options)
+                plan.reinitialized.append(Reinit(m.target_key, _head_reason(tuple(tensor.shape), tuple(dest.shape)),
+                                                 replaced=origin))
             else:
                 plan.mismatched.append(Mismatch(origin, m.target_key, tuple(tensor.shape), tuple(dest.shape)))
             continue
@@ -133,7 +141,8 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             plan.nonfinite.append(origin)
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
-    _missing(plan, target, used_targets, heads, explicit, options)
+    plan.excluded = excluded
+    _missing(plan, module, target, used_targets, heads, explicit, options)
     left = [k for k in renamed.tensors if k not in used_sources and _selected(renamed.origin[k], k, options)]
     plan.dropped_head = _checkpoint_head(left, renamed, plan, module, heads)
     plan.unexpected = [renamed.origin[k] for k in left if renamed.origin[k] not in plan.dropped_head]
@@ -143,6 +152,49 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     if not explicit:
         plan.reinit_share = _coverage(module, {r.key for r in plan.reinitialized})
     return Planned(plan, producers)
+
+
+def _check_into(module: nn.Module, into: str | None) -> None:
+    """``into`` must name a submodule: a name that is none would be reported while weights went elsewhere."""
+    if into is None:
+        return
+    names = [n for n, _ in module.named_modules() if n]
+    if into in names:
+        return
+    close = difflib.get_close_matches(into, names, n=3, cutoff=0.5)
+    tops = [n for n in names if "." not in n]
+    raise InvalidOptionError(
+        f"into={into!r} is not a submodule of {type(module).__name__}"
+        + (f"; did you mean {' or '.join(map(repr, close))}?" if close else ""),
+        hint="name one of its submodules (" + ", ".join(tops[:10]) + "), or leave into out to find it by key overlap",
+    )
+
+
+def _check_reinit(module: nn.Module, target_keys: list[str], options: LoadOptions) -> None:
+    """Every ``reinit`` pattern must name something: ``reinit=["fcc"]`` would re-initialise nothing."""
+    for pattern in options.reinit or ():
+        if head_keys(module, target_keys, into=options.into, reinit=[pattern]):
+            continue
+        modules = [n for n, _ in module.named_modules() if n]
+        close = difflib.get_close_matches(pattern, modules + target_keys, n=3, cutoff=0.5)
+        raise InvalidOptionError(
+            f"reinit pattern {pattern!r} matches no key or module of {type(module).__name__}"
+            + (f"; did you mean {' or '.join(map(repr, close))}?" if close else ""),
+            hint="name modules by their path in the model (reinit=['backbone.fc']) or use globs (reinit=['*.fc'])",
+        )
+
+
+def _refuse_rival_heads(module: nn.Module, key: str, options: LoadOptions) -> None:
+    """The default head is a guess; with two candidates (``aux_head``, ``cls_head``) refuse to make it."""
+    if options.reinit:
+        return
+    rivals = rival_heads(module)
+    if rivals:
+        raise AmbiguousMappingError(
+            f"{key} would be re-initialised as the head, but {type(module).__name__} has "
+            f"{len(rivals)} modules that could each be the head: {', '.join(rivals)}",
+            hint=f"name what to re-initialise: reinit={rivals!r} (or only those whose shape changed)",
+        )
 
 
 def _checkpoint_head(left: list[str], renamed: Renamed, plan: LoadPlan, module: nn.Module,
@@ -237,7 +289,7 @@ def _ecosystem_converted(renamed: Renamed, module: nn.Module, target: dict[str, 
         return renamed
     converted = convert_with_timm_filter(renamed.tensors, module, shape_may_differ=heads)
     if converted is None:
-        return renamed
+        return _inverse_converted(renamed, target, heads, notes)
     step = f"layout timm filter {converted.filter}"
     tensors, origin, ops = {}, {}, {}
     for key, value in converted.tensors.items():
@@ -250,6 +302,24 @@ def _ecosystem_converted(renamed: Renamed, module: nn.Module, target: dict[str, 
         tensors[internal], origin[internal], ops[internal] = renamed.tensors[key], renamed.origin[key], renamed.ops[key]
     notes.append(f"converted by timm's own checkpoint filter {converted.filter}"
                  + (f" for {converted.into!r}" if converted.into else "") + f" ({len(converted.tensors)} tensors)")
+    return Renamed(tensors, origin, ops)
+
+
+def _inverse_converted(renamed: Renamed, target: dict[str, Any], heads: set[str], notes: list[str]) -> Renamed:
+    """A timm checkpoint renamed into the model's keys by inverting the timm filter that converts the
+    model's layout into timm's, when its output is exactly the checkpoint's keys."""
+    from weightport.layout.timm_filters import invert_timm_filter
+
+    inverse = invert_timm_filter(renamed.tensors, target, shape_may_differ=heads)
+    if inverse is None:
+        return renamed
+    step = f"layout inverse of timm filter {inverse.filter}"
+    tensors, origin, ops = {}, {}, {}
+    for key, value in renamed.tensors.items():
+        new = inverse.mapping.get(key, key)
+        tensors[new], origin[new] = value, renamed.origin[key]
+        ops[new] = renamed.ops[key] + ([step] if new != key else [])
+    notes.append(f"mapped by inverting timm's own checkpoint filter {inverse.filter} ({len(inverse.mapping)} tensors)")
     return Renamed(tensors, origin, ops)
 
 
@@ -391,8 +461,8 @@ def _how(m: Match, ops: list[str]) -> str:
     return m.how
 
 
-def _missing(plan: LoadPlan, target: dict[str, Any], used_targets: set[str], heads: set[str], explicit: set[str],
-             options: LoadOptions) -> None:
+def _missing(plan: LoadPlan, module: nn.Module, target: dict[str, Any], used_targets: set[str], heads: set[str],
+             explicit: set[str], options: LoadOptions) -> None:
     reinit_done = {r.key for r in plan.reinitialized}
     for key in target:
         if key in used_targets or key in reinit_done:
@@ -404,6 +474,7 @@ def _missing(plan: LoadPlan, target: dict[str, Any], used_targets: set[str], hea
         elif options.exclude and matches_any(key, options.exclude):
             continue
         elif key in heads:
+            _refuse_rival_heads(module, key, options)
             plan.reinitialized.append(Reinit(key, "head not in checkpoint"))
         elif is_training_state(key):
             continue
@@ -441,34 +512,6 @@ def _headless(plan: LoadPlan, module: nn.Module) -> None:
         plan.unexpected = [k for k in plan.unexpected if k not in dropped]
         plan.notes.append("the model has no classifier (num_classes=0): dropped the checkpoint's "
                           + ", ".join(fold_keys(dropped, 6)))
-
-
-def _first_conv_key(module: nn.Module, opened: OpenedSource, matches: list[Match]) -> str | None:
-    """The target key of the first convolution's weight: the source's ``first_conv`` when it names
-    one, else the model's first convolution."""
-    from torch import nn
-
-    declared = opened.source.first_conv
-    if declared:
-        for m in matches:
-            if m.source_key in (declared, f"{declared}.weight"):
-                return m.target_key
-    for name, sub in module.named_modules():
-        if isinstance(sub, nn.modules.conv._ConvNd):
-            return f"{name}.weight" if name else "weight"
-    return None
-
-
-def _roles(target_key: str, heads: set[str], first_conv: str | None) -> frozenset[str]:
-    roles = set()
-    if target_key in heads:
-        roles.add("head")
-    if target_key == first_conv:
-        roles.add("first_conv")
-    leaf = target_key.rsplit(".", 1)[-1]
-    if leaf in ("pos_embed", "position_embeddings", "pos_embedding"):
-        roles.add("pos_embed")
-    return frozenset(roles)
 
 
 def _coverage(module: nn.Module, loaded: set[str]) -> float:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from weightport.errors import UsageError
 from weightport.loading.apply import apply_plan, produce_tensors
 from weightport.loading.conversion import (
     Conversion,
@@ -26,7 +27,7 @@ from weightport.loading.conversion import (
     options_for_converted,
     store_conversion,
 )
-from weightport.loading.fast import FastPathUnavailable, apply_fast, build_on_meta
+from weightport.loading.fast import FastPathUnavailable, _blockers, apply_fast, build_on_meta
 from weightport.loading.options import LoadOptions
 from weightport.loading.planner import Planned, Production, build_plan
 from weightport.loading.source_io import FetchedSource, OpenedSource, fetch_source, read_source
@@ -64,16 +65,21 @@ class _Filled:
     verify: Any = None  # a builder of the source architecture (or True) when the load is to be verified
 
 
+#: Changes the options once the model is built (the mixin applies a LightningModule's ``strict_loading``).
+Adjust = Callable[["nn.Module", LoadOptions], LoadOptions]
+
+
 def run_load(source: SourceLike, opts: LoadOptions, *, module: nn.Module | None = None,
-             factory: Callable[[], nn.Module] | None = None) -> tuple[nn.Module, LoadReport]:
+             factory: Callable[[], nn.Module] | None = None,
+             adjust: Adjust | None = None) -> tuple[nn.Module, LoadReport]:
     """Load ``source`` into ``module`` (by copy), or into a model ``factory`` builds (fast path when it can).
 
     Exactly one of ``module`` and ``factory`` is given. Nothing in an existing ``module`` changes
-    when the load (or its verification) fails.
+    when the load (or its verification) fails. ``adjust`` sees the built model before planning.
     """
     t0 = time.perf_counter()
     fs = fetch_source(source, opts)
-    filled = _copy_into(module, fs, opts) if module is not None else _build(factory, fs, opts)
+    filled = _copy_into(module, fs, opts) if module is not None else _build(factory, fs, opts, adjust)
     t2 = time.perf_counter()
     opened, plan = filled.prepared.opened, filled.planned.plan
     fill_stage = "apply" if module is not None else "build_and_apply"
@@ -100,13 +106,32 @@ def _copy_into(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> _Fill
     t1 = time.perf_counter()
     if prepared.conversion is not None:  # stored before the module changes: a failed store leaves it as it was
         _store_first(prepared, planned, opts)
+    if _on_meta(module):
+        # A copy into meta tensors is a no-op: a module built on meta (in configure_model) takes the
+        # checkpoint's tensors by assignment, and what it does not cover gets its normal initialisation.
+        try:
+            blocker = _blockers(module)
+            if blocker:
+                raise FastPathUnavailable(blocker)
+            apply_fast(module, planned, check_finite=opts.check_finite)
+        except FastPathUnavailable as exc:
+            raise UsageError(
+                f"the module is on the meta device and cannot be filled from {planned.plan.source.uri}: {exc}",
+                hint="build it on a real device, or load a checkpoint that covers every tensor on meta",
+            ) from exc
+        return _Filled(module, planned, prepared, "assign", t1)
     verify = _verification(module, planned, prepared, opts)
     snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()} if verify is not None else None
     apply_plan(module, planned, check_finite=opts.check_finite)
     return _Filled(module, planned, prepared, "copy", t1, snapshot=snapshot, verify=verify)
 
 
-def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: LoadOptions) -> _Filled:
+def _on_meta(module: nn.Module) -> bool:
+    return any(t.is_meta for t in [*module.parameters(), *module.buffers()])
+
+
+def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: LoadOptions,
+           adjust: Adjust | None = None) -> _Filled:
     import torch
 
     if factory is None:
@@ -121,6 +146,8 @@ def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: Loa
     if opts.fast:
         try:
             module = build_on_meta(factory)
+            if adjust is not None:
+                opts, adjust = adjust(module, opts), None
             prepared = _prepare(module, fs, opts)
             planned = _plan(module, prepared)
             t1 = time.perf_counter()
@@ -131,6 +158,8 @@ def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: Loa
             logger.info("weightport: fast path unavailable, building normally: %s", exc)
             reason = str(exc)
     module = factory()
+    if adjust is not None:
+        opts = adjust(module, opts)
     # The meta build has the same keys and shapes: what was already read is planned again, not re-read.
     prepared = prepared or _prepare(module, fs, opts)
     planned = _plan(module, prepared)

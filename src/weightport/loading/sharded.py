@@ -39,6 +39,7 @@ from weightport.loading.planner import Planned, Production, build_plan
 from weightport.loading.source_io import read_source
 from weightport.registry.table import Registry
 from weightport.report import LoadPlan, LoadReport
+from weightport.units import format_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -148,7 +149,9 @@ def load_sharded(module: nn.Module, source: SourceLike, opts: LoadOptions, fetch
 
     def prepare() -> tuple[Any, Planned]:
         opened = read_source(fs, opts)
-        planned = build_plan(module, opened, opts)
+        # The planner's finite check reads every tensor whole; each rank checks its own shards instead
+        # (after the cast, so an overflow into a narrower dtype is caught too).
+        planned = build_plan(module, opened, dataclasses.replace(opts, check_finite=False))
         planned.plan.check()
         return opened, planned
 
@@ -492,8 +495,8 @@ def _summary(shards: _Shards, rank: int, world: int) -> dict[str, Any]:
 def _notes(shards: _Shards) -> list[str]:
     from weightport.keys import fold_keys
 
-    notes = [f"sharded load: this rank read {shards.bytes_read / 1e6:.1f} MB of the "
-             f"{shards.bytes_total / 1e6:.1f} MB it loads"]
+    notes = [f"sharded load: this rank read {format_bytes(shards.bytes_read)} of the "
+             f"{format_bytes(shards.bytes_total)} it loads"]
     for how, keys in shards.how.items():
         if how != "sliced":
             notes.append(f"{how}: " + ", ".join(fold_keys(keys, limit=6)))

@@ -7,16 +7,18 @@ import timm
 import torch
 
 from weightport.layout.fit.base import FitContext
-from weightport.layout.fit.channels import InputChannels, first_conv_weight_key
+from weightport.layout.fit.channels import InputChannels
+from weightport.layout.roles import find_roles, first_conv_key
 from weightport.registry.source import Source
 
 
 def _load_with_fitter(source: torch.nn.Module, target: torch.nn.Module) -> list[str]:
     fitter, described = InputChannels(), []
     target_state = target.state_dict()
+    roles = find_roles(target, [(k, k) for k in target_state], heads=())
     new = {}
     for key, tensor in source.state_dict().items():
-        ctx = FitContext(key, key, tuple(target_state[key].shape), module=target)
+        ctx = FitContext(key, key, tuple(target_state[key].shape), module=target, roles=roles.of(key))
         if fitter.applies(tensor, ctx):
             described.append(f"{key}: {fitter.describe(tensor, ctx)}")
             tensor = fitter.adapt(tensor, ctx)
@@ -60,15 +62,22 @@ def test_other_channel_counts_cycle_the_rgb_filters_and_keep_the_scale(rgb_model
 def test_only_the_first_convolution_is_adapted():
     fitter = InputChannels()
     target = timm.create_model("resnet18", in_chans=1)
-    assert first_conv_weight_key(target) == "conv1.weight"
+    assert first_conv_key(target) == "conv1.weight"
     weight = torch.randn(64, 3, 3, 3)
     inner = FitContext("layer1.0.conv1.weight", "layer1.0.conv1.weight", (64, 1, 3, 3), module=target)
     assert not fitter.applies(weight, inner)
     assert fitter.applies(weight, FitContext("a.weight", "b.weight", (64, 1, 3, 3), roles=frozenset({"first_conv"})))
+    first = FitContext("conv1.weight", "conv1.weight", (32, 1, 3, 3), roles=frozenset({"first_conv"}))
+    assert not fitter.applies(weight, first)  # the output channels differ: not a channel change
+
+
+def test_the_first_convolution_is_the_sources_declared_one_else_the_models_first():
+    target = timm.create_model("resnet18", in_chans=1)
+    pairs = [("stem.conv.weight", "layer1.0.conv1.weight"), ("conv1.weight", "conv1.weight")]
     declared = Source(uri="file:/x.pt", scheme="file", location="/x.pt", first_conv="stem.conv")
-    assert fitter.applies(weight, FitContext("stem.conv.weight", "c.weight", (64, 1, 3, 3), source=declared))
-    assert not fitter.applies(weight, FitContext("other.weight", "c.weight", (64, 1, 3, 3), source=declared))
-    assert not fitter.applies(weight, FitContext("conv1.weight", "conv1.weight", (32, 1, 3, 3), module=target))
+    roles = find_roles(target, pairs, heads=(), declared_first_conv=declared.first_conv)
+    assert roles.first_conv == "layer1.0.conv1.weight" and roles.of("conv1.weight") == frozenset()
+    assert find_roles(target, pairs, heads=()).first_conv == "conv1.weight"
 
 
 def test_dtype_is_kept():

@@ -8,6 +8,7 @@ import torch
 from weightport.errors import UnknownClassError
 from weightport.layout.fit.base import FitContext
 from weightport.layout.fit.classes import ClassSubset
+from weightport.layout.roles import find_roles
 from weightport.registry.source import Source
 
 CLASSES = ("tench", "goldfish", "great white shark", "tiger shark", "hammerhead", "tabby", "Egyptian cat")
@@ -15,6 +16,7 @@ SOURCE = Source(uri="file:/x.pt", scheme="file", location="/x.pt", classes=CLASS
 
 
 def _ctx(key: str, shape, classes, **kw) -> FitContext:
+    kw.setdefault("roles", find_roles(torch.nn.Linear(1, 1), [(key, key)], heads=(), declared_head=SOURCE.head).of(key))
     return FitContext(key, key, tuple(shape), source=SOURCE, options={"classes": classes}, **kw)
 
 
@@ -55,6 +57,6 @@ def test_does_not_apply_outside_the_head_or_without_names():
     assert fitter.applies(
         torch.randn(7, 4), _ctx("layer.weight", (2, 4), ["tabby", "tench"], roles=frozenset({"head"}))
     )
-    no_names = FitContext("fc.weight", "fc.weight", (2, 4), source=SOURCE)
+    no_names = FitContext("fc.weight", "fc.weight", (2, 4), source=SOURCE, roles=frozenset({"head"}))
     assert not fitter.applies(torch.randn(7, 4), no_names)
     assert not fitter.applies(torch.randn(7, 4), _ctx("fc.weight", (3, 4), ["tabby", "tench"]))  # count differs

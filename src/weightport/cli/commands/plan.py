@@ -9,6 +9,7 @@ from weightport.cli.common import add_fetch_arguments, add_load_arguments, load_
 from weightport.cli.errors import CHECK_FAILED, OK
 from weightport.cli.output import Output, table
 from weightport.cli.registry import Command
+from weightport.cli.spelling import cli_hint
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if problem is None and args.verify:
         problem = _verify(model, args, data)
     message = None if problem is None else getattr(problem, "message", str(problem))
-    hint = getattr(problem, "hint", None)
+    hint = cli_hint(getattr(problem, "hint", None))
     data["problem"], data["hint"] = message, hint
 
     def render(console) -> None:

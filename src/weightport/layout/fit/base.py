@@ -34,7 +34,8 @@ class FitContext:
         target_shape: The shape the target needs.
         module: The target module (the root the load is into).
         source: The resolved source, when there is one (for ``first_conv``, ``classes``...).
-        roles: Roles of the target key found by the planner: ``head``, ``first_conv``, ``pos_embed``.
+        roles: Roles of the target key, decided once by the planner (:mod:`weightport.layout.roles`):
+            ``head``, ``first_conv``, ``pos_embed``. A fitter reads them; it never decides a role.
         options: Fitter-specific options (e.g. ``classes`` for the class-subset head fitter).
     """
 

@@ -9,9 +9,9 @@
   The first ``C`` input channels keep the original filters' shapes, which suits "RGB + extra bands".
 - ``1 < N < C``: keep the first ``N`` channels, rescaled by ``C / N`` (scale kept, values approximate).
 
-It applies only to the first convolution: when the planner gives the target key the role
-``first_conv``, when the source names it (``Source.first_conv``), or, failing both, when the target key
-is the weight of the model's first convolution in registration order.
+It applies only to the first convolution: the target key with the role ``first_conv``, which the
+planner gives once (:mod:`weightport.layout.roles`: the source's ``first_conv``, else the model's
+first convolution in registration order).
 """
 
 from __future__ import annotations
@@ -22,17 +22,6 @@ from weightport.layout.fit.base import FitContext
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
-
-
-def first_conv_weight_key(module: nn.Module) -> str | None:
-    """The state-dict key of the first convolution's weight in ``module`` (registration order)."""
-    from torch import nn
-
-    for name, sub in module.named_modules():
-        if isinstance(sub, nn.modules.conv._ConvNd):
-            return f"{name}.weight" if name else "weight"
-    return None
 
 
 def adapt_channels(weight: torch.Tensor, channels: int) -> torch.Tensor:
@@ -72,9 +61,4 @@ class InputChannels:
 
     @staticmethod
     def _is_first_conv(ctx: FitContext) -> bool:
-        if "first_conv" in ctx.roles:
-            return True
-        declared = ctx.source.first_conv if ctx.source is not None else None
-        if declared:
-            return ctx.source_key in (declared, f"{declared}.weight")
-        return ctx.module is not None and first_conv_weight_key(ctx.module) == ctx.target_key
+        return "first_conv" in ctx.roles  # decided once, by the planner (weightport.layout.roles)

@@ -73,7 +73,4 @@ class ClassSubset:
 
     @staticmethod
     def _is_head(ctx: FitContext) -> bool:
-        if "head" in ctx.roles:
-            return True
-        prefixes = ctx.source.head if ctx.source is not None else None
-        return bool(prefixes) and any(ctx.source_key == p or ctx.source_key.startswith(p + ".") for p in prefixes or ())
+        return "head" in ctx.roles  # decided once, by the planner (weightport.layout.roles)
