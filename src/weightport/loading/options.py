@@ -242,8 +242,8 @@ def _validate(options: LoadOptions) -> None:
     cov = options.min_coverage
     if cov is not None and (isinstance(cov, bool) or not isinstance(cov, (int, float)) or not 0 <= cov <= 1):
         raise _bad("min_coverage", cov, "a fraction between 0 and 1")
-    if not (isinstance(options.verify, bool) or callable(options.verify)):
-        raise _bad("verify", options.verify, "True, False or a function building the source architecture")
+    if not (isinstance(options.verify, bool) or options.verify == "auto" or callable(options.verify)):
+        raise _bad("verify", options.verify, "'auto', True, False or a function building the source architecture")
     if not isinstance(options.fitters, Mapping) or not all(isinstance(v, bool) for v in options.fitters.values()):
         raise _bad("fitters", options.fitters, "a mapping of fitter name to True/False")
 
