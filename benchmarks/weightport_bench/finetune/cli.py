@@ -223,7 +223,7 @@ def _recipes_table(config: Any) -> Any:
     from rich.table import Table
 
     recipes = [config.recipe(p).to_dict(config.recipe_fields()) for p in config.protocols]
-    table = Table(title="recipes (override any field with its flag, e.g. --epochs 5)")
+    table = Table(title="recipes", caption="override: --epochs 5, --lr …")
     table.add_column("field")
     for r in recipes:
         table.add_column(r["protocol"], justify="right")
@@ -313,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.set_defaults(**defaults)
     args = parser.parse_args(argv)
     args.config_ignored = ignored
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     return run_from_args(args)
 
 
@@ -377,7 +378,7 @@ def _run(args: argparse.Namespace, console: Any) -> int:
              else f"fine-tune baselines on {config.dataset}")  # fmt: skip
     meta = {
         "title": title,
-        "command": " ".join(["weightport bench finetune", *sys.argv[1:]]) if sys.argv else None,
+        "command": " ".join(["weightport bench finetune", *getattr(args, "argv", [])]),
         "started_utc": when,
         "wall_s": round(time.perf_counter() - started, 1),
         "cpu_s": round(time.process_time() - cpu_started, 1),
