@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -348,9 +349,13 @@ def _op_groups(records: list[TensorRecord], keep: Callable[[TensorRecord], bool]
             continue
         ops = [o for o in r.ops if _is_adaptation(o) == adapted_only]
         for op in ops:
-            label = " ".join(op.split(" ")[:2]) if adapted_only else op
+            # The explanation in a trailing "(...)" may differ per tensor; what was done does not.
+            label = _TRAILING_DETAIL.sub("", op) if adapted_only else op
             groups.setdefault(label, []).append(r.target_key)
     return groups
+
+
+_TRAILING_DETAIL = re.compile(r"\s\([^()]*\)$")
 
 
 def _is_adaptation(op: str) -> bool:
