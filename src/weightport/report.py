@@ -312,11 +312,18 @@ class LoadPlan:
         return {r.source_key: r.target_key for r in self.loaded if r.source_key != r.target_key}
 
     def save_rules(self, path: str) -> None:
-        """Write the mapping as exact rename rules, reusable with ``rename=path``."""
-        from weightport.layout.rename import exact_rules
+        """Write the mapping as the fewest rename rules that reproduce it, reusable with ``rename=path``.
 
+        Prefix rules when prefixes explain the mapping (``^model\\.backbone\\.`` → ``""``), else one
+        exact rule per renamed key; either way a later load with ``rename=path, match="exact"``
+        maps every tensor as this plan did and renames nothing else.
+        """
+        from weightport.layout.rename import smallest_rules
+
+        table = self.rename_table()
+        unchanged = [r.source_key for r in self.loaded if r.source_key == r.target_key] + list(self.unexpected)
         with open(path, "w") as fh:
-            json.dump({"source": self.source.uri, "rename": exact_rules(self.rename_table())}, fh, indent=2)
+            json.dump({"source": self.source.uri, "rename": smallest_rules(table, unchanged)}, fh, indent=2)
 
     def _title(self) -> str:
         return "plan"
@@ -385,8 +392,16 @@ def _is_adaptation(op: str) -> bool:
     return not op.startswith(("strip", "prefix", "add", "rename", "layout", "structural"))
 
 
+#: Lines one report section shows before the rest are folded into one.
+GROUP_LINES = 6
+
+
 def _group(title: str, groups: dict[str, list[str]]) -> list[str]:
-    return [f"  {title}: {label} ({len(keys)} tensors)" for label, keys in groups.items()]
+    lines = [f"  {title}: {label} ({len(keys)} tensors)" for label, keys in groups.items()]
+    if len(lines) <= GROUP_LINES:
+        return lines
+    rest = list(groups.values())[GROUP_LINES - 1:]
+    return lines[:GROUP_LINES - 1] + [f"  {title}: … {len(rest)} more rules ({sum(map(len, rest))} tensors)"]
 
 
 #: How a load filled the module: ``copy`` into an existing module (``load_state_dict``), ``assign``
