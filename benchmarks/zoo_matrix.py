@@ -126,6 +126,9 @@ PAIRS: list[Pair] = [
                      ("vit_h_14", "vit_huge_patch14_224")], input_size=224, huge=("vit_h_14",)),
     *_family("maxvit", [("maxvit_t", "maxvit_tiny_tf_224")], input_size=224),
 ]
+# timm's vit_large_patch32_224 is built without a classifier by default: give it torchvision's.
+PAIRS = [Pair(p.family, p.torchvision, p.timm, p.tier, p.input_size, p.tv_kwargs, {"num_classes": 1000})
+         if p.timm == "vit_large_patch32_224" else p for p in PAIRS]
 
 
 @dataclass
@@ -195,7 +198,7 @@ def _forward(model: Any, x: Any) -> Any:
 
 def _reason(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc)
-    first = " ".join(message.strip().splitlines()[:3])[:400]
+    first = " ".join(message.strip().splitlines()[:4])[:800]
     hint = getattr(exc, "hint", None)
     return f"{type(exc).__name__}: {first}" + (f" — hint: {hint[:300]}" if hint else "")
 
@@ -373,15 +376,14 @@ def main(argv: list[str] | None = None) -> int:
     if not selected:
         print("no pair selected; --list shows them", file=sys.stderr)
         return 2
-    outcomes = list(run(selected, tuple(args.direction or DIRECTIONS)))
     summary: dict[str, int] = {}
-    for o in outcomes:
+    for o in run(selected, tuple(args.direction or DIRECTIONS)):
         summary[o.outcome] = summary.get(o.outcome, 0) + 1
+        if not args.no_save:  # saved as it goes: an interrupted run keeps what it measured
+            data = _merge([o])
+            if args.write_docs:
+                write_docs(data)
     print("summary:", ", ".join(f"{k} {v}" for k, v in sorted(summary.items())))
-    if not args.no_save:
-        data = _merge(outcomes)
-        if args.write_docs:
-            write_docs(data)
     return 1 if summary.get("WRONG") or summary.get("CRASH") else 0
 
 
