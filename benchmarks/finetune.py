@@ -1,7 +1,8 @@
 """Fine-tune baselines benchmark (the same code as ``weightport bench finetune``).
 
-python benchmarks/finetune.py                       # EfficientNet-Lite0 ImageNet weights vs scratch on digits
-python benchmarks/finetune.py resnet18 scratch --arch torchvision:resnet18 --protocols linear full lp-ft --seeds 0 1 2
+python benchmarks/finetune.py                       # EfficientNet-Lite0/1/2 ImageNet weights vs scratch, 3 seeds
+python benchmarks/finetune.py --source ./my.ckpt --source-arch ./my.ckpt=resnet18 --source scratch:resnet18
+python benchmarks/finetune.py --model pkg.Classifier --data pkg.Data --body encoder --source ./enc.pt --source scratch
 python benchmarks/finetune.py --devices 2 --strategy ddp   # two CPU processes
 """
 

@@ -22,3 +22,15 @@ def test_readme_code_blocks_run(tmp_path, monkeypatch, capsys):
         exec(compile(code, str(README), "exec"), namespace)
     out = capsys.readouterr().out
     assert "weightport report" in out and "re-initialised" in out
+
+
+def test_the_options_table_names_every_load_option():
+    import dataclasses
+
+    from weightport.loading.options import LoadOptions
+
+    text = README.read_text()
+    table = text[text.index("## Options"):text.index("## The report")]
+    first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    named = {name for cell in first_cells for name in re.findall(r"`([a-z_]+)", cell)}
+    assert {f.name for f in dataclasses.fields(LoadOptions)} <= named

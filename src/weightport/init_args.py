@@ -139,9 +139,9 @@ def source_config(owner: type, source: SourceLike, options: LoadOptions) -> Sour
 
 
 def _hparams_config(owner: type, path: Path, options: LoadOptions) -> SourceConfig | None:
-    from weightport.formats import ReadOptions, read_checkpoint
+    from weightport.formats import read_checkpoint
 
-    raw = read_checkpoint(path, ReadOptions(mmap=True, allow_globals=options.allow_globals))
+    raw = read_checkpoint(path, options.read_options())
     meta = raw.metadata or {}
     hparams = meta.get("hyper_parameters")
     if not isinstance(hparams, Mapping) or not hparams:

@@ -17,3 +17,11 @@ def test_mounts_as_a_sub_command_and_prints_the_recipes(capsys: pytest.CaptureFi
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "lp-ft" in out and "0.5" in out and "probe_epochs" in out
+
+
+def test_help_shows_readable_metavars_and_defaults():
+    from weightport_bench.finetune.cli import build_parser
+
+    text = build_parser().format_help()
+    assert "RECIPE_" not in text and "%%" not in text and "['" not in text
+    assert "--epochs N" in text and "--lr X" in text and "--seeds SEED [SEED ...]" in text

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.bench.conftest import tiny_args
-from weightport_bench.finetune import compare, main
+from weightport_bench.finetune import compare, main, report
 from weightport_bench.finetune.recipe import PROTOCOLS
 from weightport_bench.finetune.report import CSV_COLUMNS, SUMMARY_COLUMNS
 
@@ -160,3 +160,12 @@ def test_unknown_protocol_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.
     err = capsys.readouterr().err
     assert "unknown protocol 'finetune-everything'" in err and "lp-ft" in err
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_results_json_alone_redraws_the_table_and_plot(grid: tuple[Path, Path], tmp_path: Path) -> None:
+    out = grid[0]
+    (tmp_path / "results.json").write_bytes((out / "results.json").read_bytes())
+    report.redraw(tmp_path)
+    for name in ("summary.csv", "results.md", "results.csv"):
+        assert (tmp_path / name).read_text() == (out / name).read_text(), name
+    assert (tmp_path / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -54,7 +54,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     # The inherited PYTHONPATH keeps the network guard (tests/helpers/netguard_site) in the child.
     parts = [str(SRC), str(REPO), str(REPO / "benchmarks"), os.environ.get("PYTHONPATH")]
     path = os.pathsep.join(p for p in parts if p)
-    full_env.update(PYTHONPATH=path, OMP_NUM_THREADS="1", **(env or {}))
+    full_env.update({"PYTHONPATH": path, "OMP_NUM_THREADS": "1", **(env or {})})
     proc = subprocess.run([sys.executable, "-m", "weightport.cli", *args], capture_output=True, text=True,
                           cwd=cwd, env=full_env, timeout=timeout)
     return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -82,3 +82,10 @@ def test_prune_removes_only_stale_temp_files_and_rm_removes_an_entry(populated, 
     assert main(["cache", "rm", "tiny.safetensors"]) == 4
     assert capsys.readouterr().err.startswith("error: no cached file matches tiny.safetensors")
     assert main(["cache", "rm"]) == 2
+
+
+def test_cache_rm_help_says_what_it_needs_and_the_refusal_agrees():
+    help_text = run_cli("cache", "rm", "--help").out
+    assert "required unless --all" in help_text and "default: all" not in help_text
+    refused = run_cli("cache", "rm")
+    assert refused.code == 2 and "--all" in refused.err

@@ -560,3 +560,13 @@ def test_plan_flags_a_cast_that_would_overflow(harness):
     plan = weightport.plan(harness.model, path)
     assert not plan.ok and plan.nonfinite == ["fc.weight"]
     harness.fails(path, E.NonFiniteWeightsError, ValueError, "fc.weight", "overflow", lossy_cast="allow")
+
+
+def test_the_limit_hint_works_when_followed(harness):
+    path = write(harness, "deep.pth", C.torch_bytes({"state_dict": good_state_dict(), "extra": _deep(1, 150)}))
+    exc = harness.fails(path, E.ResourceLimitError, ValueError, "max_depth=100")
+    assert "read_limits={'max_depth'" in exc.hint
+    weightport.load_weights(harness.model, path, read_limits={"max_depth": 200})
+    assert same_state(harness.model, good_state_dict())
+    with pytest.raises(E.InvalidOptionError, match="max_dept"):
+        weightport.load_weights(harness.model, path, read_limits={"max_dept": 200})

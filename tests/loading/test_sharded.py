@@ -74,7 +74,12 @@ def test_fully_sharded_vit_gets_exactly_what_one_process_loads(tmp_path: Path, v
 @pytest.mark.ddp
 def test_tensor_parallel_placements_and_a_fitter_that_needs_the_whole_tensor(tmp_path: Path,
                                                                              vit_checkpoint: Path) -> None:
-    ranks = run_ranks("tp", vit_checkpoint, tmp_path / "out")
+    import torch
+    from safetensors.torch import load_file
+
+    pth = tmp_path / "vit.pth"  # a torch zip this time: slices of its memory-mapped storages
+    torch.save({"state_dict": load_file(str(vit_checkpoint))}, pth)
+    ranks = run_ranks("tp", pth, tmp_path / "out")
     for r in ranks:
         assert "error" not in r, r.get("error")
         assert r["keys_equal"] and r["differ"] == [] and r["meta_left"] == []
@@ -84,6 +89,9 @@ def test_tensor_parallel_placements_and_a_fitter_that_needs_the_whole_tensor(tmp
         assert how["adapted whole on rank 0, scattered (patch_embed)"] == 1
         assert how["re-initialised whole from rank 0's RNG state, sharded"] == 2
         assert how["loaded whole (not sharded)"] > 0  # what tensor parallelism leaves plain
+        assert r["report"]["source"]["format"] == "torch"
+    read = [r["report"]["distributed"]["bytes_read"] for r in ranks]
+    assert read[0] < ranks[0]["report"]["distributed"]["bytes_total"]
 
 
 @pytest.mark.ddp
@@ -96,7 +104,16 @@ def test_a_failure_on_any_rank_is_the_same_typed_error_on_every_rank(tmp_path: P
     save_file(tensors, str(checkpoint))
     ranks = run_ranks("failures", checkpoint, tmp_path / "out")
     wrong, nan = ([r["errors"][mode] for r in ranks] for mode in ("wrong", "failures"))
-    for errors, expected in ((wrong, "ShapeMismatchError"), (nan, "NonFiniteWeightsError")):
+    sys.path.insert(0, str(CHILD.parent))
+    try:
+        from sharded_child import build
+    finally:
+        sys.path.pop(0)
+    import weightport
+
+    with pytest.raises(weightport.WeightportError) as single:  # what one process says about the wrong width
+        weightport.load_weights(build("wrong"), checkpoint)
+    for errors, expected in ((wrong, type(single.value).__name__), (nan, "NonFiniteWeightsError")):
         assert errors[0] == errors[1]  # same type, same message, on both ranks
         assert errors[0]["type"] == expected and errors[0]["weightport"] and errors[0]["untouched"]
     assert "blocks.0.mlp.fc1.weight" in nan[0]["message"] and "on rank 1 of 2" in nan[0]["message"]

@@ -35,6 +35,9 @@ RECIPE_FLAGS: dict[str, tuple[str, type]] = {
     "--body": ("body", str),
 }
 
+#: What a recipe flag's value is called in --help, by its type.
+_METAVARS: dict[type, str] = {int: "N", float: "X", str: "NAME"}
+
 #: Where run directories go: ``<RESULTS_ROOT>/<--name or a UTC timestamp>/``.
 RESULTS_ROOT = Path("benchmarks/results/finetune")
 
@@ -63,7 +66,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p = parser or argparse.ArgumentParser(
         prog="weightport bench finetune",
         description="Fine-tune baselines: compare weight sources (and random init) under one recipe per protocol, "
-        "over several seeds, with 95%% t-intervals and a paired comparison against scratch.",
+        "over several seeds, with 95% t-intervals and a paired comparison against scratch.",
     )
     p.add_argument("sources", nargs="*", default=[], help="weight sources (same as --source)")
     p.add_argument("--source", action="append", default=[], metavar="SOURCE",
@@ -71,41 +74,46 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                    f"init; repeat it (default: {' '.join(DEFAULT_SOURCES)})")  # fmt: skip
     p.add_argument("--source-arch", action="append", default=[], metavar="SOURCE=ARCH",
                    help="the architecture a source's weights fit, when it is not --arch")  # fmt: skip
-    p.add_argument("--protocols", nargs="+", default=list(d.protocols),
-                   help="linear, full, lp-ft (default: %(default)s)")  # fmt: skip
-    p.add_argument("--seeds", nargs="+", type=int, default=list(d.seeds),
-                   help="one run per seed; intervals need 2 or more (default: %(default)s)")  # fmt: skip
+    p.add_argument("--protocols", nargs="+", default=list(d.protocols), metavar="PROTOCOL",
+                   help=f"linear, full, lp-ft (default: {' '.join(d.protocols)})")  # fmt: skip
+    p.add_argument("--seeds", nargs="+", type=int, default=list(d.seeds), metavar="SEED",
+                   help="one run per seed; intervals need 2 or more "
+                   f"(default: {' '.join(map(str, d.seeds))})")  # fmt: skip
     p.add_argument("--arch", default=d.arch,
                    help="backbone of scratch and of sources with no known architecture: timm name, 'timm:NAME' or "
                    "'torchvision:NAME' (default: %(default)s)")  # fmt: skip
     p.add_argument("--dataset", default=d.dataset,
                    help="digits, folder:/path or a directory, torchvision:CIFAR10 (default: %(default)s)")
-    p.add_argument("--train-size", type=int, default=d.train_size,
+    p.add_argument("--train-size", type=int, default=d.train_size, metavar="N",
                    help="training images, 0 = all (default: %(default)s)")  # fmt: skip
-    p.add_argument("--val-size", type=int, default=d.val_size, help="validation images, 0 = all (default: %(default)s)")
+    p.add_argument("--val-size", type=int, default=d.val_size, metavar="N",
+                   help="validation images, 0 = all (default: %(default)s)")
     for flag, (name, kind) in RECIPE_FLAGS.items():
-        p.add_argument(flag, dest=f"recipe_{name}", type=kind, default=None, help=f"recipe '{name}' for every protocol")
+        p.add_argument(flag, dest=f"recipe_{name}", type=kind, default=None, metavar=_METAVARS[kind],
+                       help=f"recipe '{name}' for every protocol")
     own = p.add_argument_group("your own model and data (instead of --arch and --dataset)")
     own.add_argument("--model", default=None, metavar="PKG.CLASS", help="a LightningModule class")
     own.add_argument("--data", default=None, metavar="PKG.CLASS", help="a LightningDataModule class")
     own.add_argument("--model-args", type=_json_object, default={}, metavar="JSON", help="the model's init arguments")
     own.add_argument("--data-args", type=_json_object, default={}, metavar="JSON",
                      help="the data module's init arguments")
-    own.add_argument("--metric", default=None,
+    own.add_argument("--metric", default=None, metavar="NAME",
                      help="validation metric compared (default: the first of val_top1, val_acc, … the model logs)")
     own.add_argument("--config", type=Path, default=None, metavar="YAML",
                      help="LightningCLI-style YAML: model/data with class_path + init_args, trainer.max_epochs, "
                      "and a bench: section with any of these options by name; the command line wins")  # fmt: skip
-    p.add_argument("--devices", type=int, default=d.devices,
+    p.add_argument("--devices", type=int, default=d.devices, metavar="N",
                    help="processes (CPU) or GPUs per run (default: %(default)s)")  # fmt: skip
-    p.add_argument("--accelerator", default=d.accelerator, help="cpu, gpu or auto (default: %(default)s)")
-    p.add_argument("--strategy", default=d.strategy,
+    p.add_argument("--accelerator", default=d.accelerator, metavar="NAME",
+                   help="cpu, gpu or auto (default: %(default)s)")
+    p.add_argument("--strategy", default=d.strategy, metavar="NAME",
                    help="auto, ddp, ddp_spawn, fsdp (GPUs only) (default: %(default)s)")  # fmt: skip
-    p.add_argument("--threads", type=int, default=d.threads,
+    p.add_argument("--threads", type=int, default=d.threads, metavar="N",
                    help="torch threads per process, fixed so that a run reproduces (default: %(default)s)")
-    p.add_argument("--num-workers", type=int, default=d.num_workers, help="DataLoader workers (default: %(default)s)")
-    p.add_argument("--max-batches", type=int, default=None, help="cap batches per epoch (smoke tests)")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--num-workers", type=int, default=d.num_workers, metavar="N",
+                   help="DataLoader workers (default: %(default)s)")
+    p.add_argument("--max-batches", type=int, default=None, metavar="N", help="cap batches per epoch (smoke tests)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help=f"run directory (default: {RESULTS_ROOT}/<--name or a UTC timestamp>/)")
     p.add_argument("--name", default=None, help=f"name of the run directory under {RESULTS_ROOT}/")
     p.add_argument("--overwrite", action="store_true", help="write into a run directory that already has results")
@@ -215,7 +223,7 @@ def _recipes_table(config: Any) -> Any:
     from rich.table import Table
 
     recipes = [config.recipe(p).to_dict(config.recipe_fields()) for p in config.protocols]
-    table = Table(title="recipes (override any field with its flag, e.g. --epochs 5)")
+    table = Table(title="recipes", caption="override: --epochs 5, --lr …")
     table.add_column("field")
     for r in recipes:
         table.add_column(r["protocol"], justify="right")
@@ -305,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.set_defaults(**defaults)
     args = parser.parse_args(argv)
     args.config_ignored = ignored
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     return run_from_args(args)
 
 
@@ -369,7 +378,7 @@ def _run(args: argparse.Namespace, console: Any) -> int:
              else f"fine-tune baselines on {config.dataset}")  # fmt: skip
     meta = {
         "title": title,
-        "command": " ".join(["weightport bench finetune", *sys.argv[1:]]) if sys.argv else None,
+        "command": " ".join(["weightport bench finetune", *getattr(args, "argv", [])]),
         "started_utc": when,
         "wall_s": round(time.perf_counter() - started, 1),
         "cpu_s": round(time.process_time() - cpu_started, 1),

@@ -41,6 +41,10 @@ PROTOCOL_TEXT: dict[str, str] = {
 }
 
 
+#: How plots name a metric the model logs.
+METRIC_TEXT: dict[str, str] = {"val_top1": "top-1 accuracy on the validation images", "val_acc": "validation accuracy"}
+
+
 def _is_scratch(label: str) -> bool:
     return label.partition(":")[0] == SCRATCH
 
@@ -154,12 +158,15 @@ def write_plot(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> P
             lows.append(scale * (entry["mean"] - entry["ci_low"]) if has_ci else 0.0)
             highs.append(scale * (entry["ci_high"] - entry["mean"]) if has_ci else 0.0)
         any_ci = any(lows) or any(highs)
-        bars = ax.bar(xs, means, width, label=source, yerr=[lows, highs] if any_ci else None, capsize=3,
+        arch = next((s["arch"] for s in summary if s["source"] == source and s["arch"]), None)
+        label = f"{source} ({arch})" if _is_scratch(source) and arch else source
+        bars = ax.bar(xs, means, width, label=label, yerr=[lows, highs] if any_ci else None, capsize=3,
                       error_kw={"elinewidth": 1})  # fmt: skip
-        ax.bar_label(bars, fmt="%.1f" if scale == 100 else "%.3g", fontsize=6, padding=2)
+        # Inside the bars, so the whiskers stay readable.
+        ax.bar_label(bars, fmt="%.1f" if scale == 100 else "%.3g", fontsize=6, label_type="center", color="white")
     ax.set_xticks(range(len(protocols)), protocols)
     ax.set_xlabel("protocol", fontsize=8)
-    ax.set_ylabel(f"{metric}" + (" (%)" if scale == 100 else ""), fontsize=8)
+    ax.set_ylabel(METRIC_TEXT.get(metric, metric) + (" (%)" if scale == 100 else ""), fontsize=8)
     if scale == 100:
         ax.set_ylim(0, 105)
     ax.tick_params(labelsize=7)
@@ -265,3 +272,15 @@ def write_all(rows: Sequence[dict[str, Any]], out_dir: Path, meta: dict[str, Any
         "png": write_plot(rows, out_dir / "accuracy.png", title=title),
     }
 
+
+def redraw(run_dir: Path) -> dict[str, Path]:
+    """Write the table, summary and plot of a run directory again from its ``results.json`` alone."""
+    document = json.loads((run_dir / "results.json").read_text())
+    return write_all(document["runs"], run_dir, document["meta"])
+
+
+if __name__ == "__main__":  # python -m weightport_bench.finetune.report RUN_DIR
+    import sys
+
+    for kind, written in redraw(Path(sys.argv[1])).items():
+        print(f"{kind}: {written}")

@@ -7,6 +7,12 @@ from pathlib import Path
 from typing import Any
 
 
+def limit_hint(*names: str) -> str:
+    """The hint for a refused limit: how a caller raises it (the ``read_limits`` load option)."""
+    given = ", ".join(f"'{n}': ..." for n in names)
+    return f"if you trust the file, pass read_limits={{{given}}} to load_weights / from_pretrained"
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     """Options for reading a checkpoint.

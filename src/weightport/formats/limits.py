@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from weightport.errors import CorruptCheckpointError, ResourceLimitError, UnsupportedTensorError
-from weightport.formats.base import ReadOptions
+from weightport.formats.base import ReadOptions, limit_hint
 from weightport.formats.walk import walk
 
 #: Expanded tensors smaller than this are never refused (small broadcast buffers are legitimate).
@@ -69,7 +69,7 @@ def check_tensor(file: Path, key: str, tensor: Any, options: ReadOptions) -> Non
         raise ResourceLimitError(
             f"{file}: tensor {key!r} of shape {tuple(tensor.shape)} is {logical} bytes, "
             f"above ReadOptions.max_tensor_bytes={options.max_tensor_bytes}",
-            hint="raise max_tensor_bytes if the file is trusted and the memory is there",
+            hint=limit_hint("max_tensor_bytes"),
         )
     stored = _storage_bytes(tensor)
     reach = _reach_bytes(tensor)
@@ -86,7 +86,7 @@ def check_tensor(file: Path, key: str, tensor: Any, options: ReadOptions) -> Non
             f"{file}: tensor {key!r} declares {logical} bytes (shape {tuple(tensor.shape)}, strides "
             f"{tuple(tensor.stride())}) but its storage holds only {stored}: an expanded/stride-0 tensor "
             "that would allocate the full size on first copy",
-            hint="save the checkpoint with .contiguous() tensors, or raise ReadOptions.max_expansion if trusted",
+            hint="save the checkpoint with .contiguous() tensors; " + limit_hint("max_expansion"),
         )
 
 

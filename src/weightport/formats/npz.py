@@ -14,7 +14,7 @@ from weightport.errors import (
     UnsupportedFormatError,
     WeightportError,
 )
-from weightport.formats.base import RawCheckpoint, ReadOptions
+from weightport.formats.base import RawCheckpoint, ReadOptions, limit_hint
 
 _HINT = "the archive is damaged or incomplete; export or download it again"
 
@@ -64,7 +64,7 @@ def _check_headers(path: Path, options: ReadOptions) -> None:
                 raise ResourceLimitError(
                     f"{path}: array {info.filename!r} of shape {shape} is {nbytes} bytes, above "
                     f"ReadOptions.max_tensor_bytes={options.max_tensor_bytes}",
-                    hint="raise max_tensor_bytes if the file is trusted",
+                    hint=limit_hint("max_tensor_bytes"),
                 )
             if nbytes > info.file_size:
                 raise CorruptCheckpointError(

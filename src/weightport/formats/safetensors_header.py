@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from weightport.errors import CorruptCheckpointError, ResourceLimitError, SourceNotFoundError
+from weightport.formats.base import limit_hint
 
 #: Bits per element of every dtype safetensors defines.
 DTYPE_BITS: dict[str, int] = {
@@ -80,7 +81,7 @@ def read_safetensors_header(
         if length > max_header_bytes:
             raise ResourceLimitError(
                 f"{path}: safetensors header declares {length} bytes, above the {max_header_bytes}-byte limit",
-                hint="raise ReadOptions.max_header_bytes only for a file you trust",
+                hint=limit_hint("max_header_bytes"),
             )
         raw = fh.read(length)
     header = _decode(path, raw)

@@ -34,7 +34,7 @@ from weightport.errors import (
     WeightportError,
 )
 from weightport.formats import lightning, safety
-from weightport.formats.base import RawCheckpoint, ReadOptions
+from weightport.formats.base import RawCheckpoint, ReadOptions, limit_hint
 from weightport.formats.limits import check_tensors
 from weightport.formats.pickle_scan import PickleScan, StorageDecl, scan_pickle
 from weightport.formats.walk import Structure, check_structure, walk
@@ -142,7 +142,7 @@ def _open_zip(path: Path, options: ReadOptions) -> tuple[bytes, dict[str, int]]:
             if pkl[0].file_size > options.max_header_bytes:
                 raise ResourceLimitError(
                     f"{path}: data.pkl is {pkl[0].file_size} bytes, above the {options.max_header_bytes}-byte limit",
-                    hint="raise ReadOptions.max_header_bytes only for a file you trust",
+                    hint=limit_hint("max_header_bytes"),
                 )
             prefix = pkl[0].filename[: -len("data.pkl")] + "data/"
             records = {i.filename[len(prefix) :]: i.file_size for i in infos if i.filename.startswith(prefix)}
@@ -284,7 +284,7 @@ def _refuse_broken(path: Path, scan: PickleScan) -> None:
     if scan.problem in ("truncated", "malformed"):
         raise CorruptCheckpointError(f"{path}: {scan.detail}; expected a complete pickle", hint=_REDOWNLOAD)
     if scan.problem == "too-large":
-        raise ResourceLimitError(f"{path}: {scan.detail}", hint="raise ReadOptions.max_header_bytes if trusted")
+        raise ResourceLimitError(f"{path}: {scan.detail}", hint=limit_hint("max_header_bytes"))
     if scan.unsupported_opcodes:
         raise UnsupportedFormatError(
             f"{path}: pickle protocol {scan.protocol} opcodes {listing(scan.unsupported_opcodes)} that torch's "

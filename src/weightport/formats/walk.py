@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from weightport.errors import ResourceLimitError
-from weightport.formats.base import ReadOptions
+from weightport.formats.base import ReadOptions, limit_hint
 
-_HINT = "the file is crafted or damaged; if you trust it, raise ReadOptions.max_depth / max_objects"
+_HINT = "the file is crafted or damaged; " + limit_hint("max_depth", "max_objects")
 
 
 def items(obj: Any) -> list[tuple[str, Any]] | None:

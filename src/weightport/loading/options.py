@@ -51,6 +51,9 @@ class LoadOptions:
         min_coverage: Fail when less than this fraction of the model's parameters is loaded.
         allow_globals: Extra ``"module.Class"`` globals a pickle may hold (classes you trust).
         fetch: Cache, offline and timeout options for fetching the source.
+        read_limits: Raise the reader's resource limits for a file you trust, by
+            :class:`~weightport.formats.ReadOptions` name (``max_tensor_bytes``, ``max_expansion``,
+            ``max_header_bytes``, ``max_depth``, ``max_objects``).
         fast: When building a model (``from_pretrained``), build it on the meta device and place the
             checkpoint's memory-mapped tensors without a copy; ``False`` builds normally and copies.
         convert_cache: Store the loaded tensors once as safetensors in the model's key layout
@@ -79,6 +82,7 @@ class LoadOptions:
     min_coverage: float | None = None
     allow_globals: tuple[str, ...] = ()
     fetch: FetchOptions = field(default_factory=FetchOptions)
+    read_limits: Mapping[str, Any] = field(default_factory=dict)
     fast: bool = True
     convert_cache: bool = False
     verify: bool | Callable[[], Any] = False
@@ -129,6 +133,20 @@ class LoadOptions:
         if isinstance(base.get("fetch"), Mapping):
             base["fetch"] = FetchOptions(**base["fetch"])
         return cls(**base)
+
+    def read_options(self) -> Any:
+        """The :class:`~weightport.formats.ReadOptions` a load reads its checkpoint with.
+
+        Raises:
+            InvalidOptionError: ``read_limits`` names something that is not a limit.
+        """
+        from weightport.formats import ReadOptions
+
+        allowed = ("max_tensor_bytes", "max_expansion", "max_header_bytes", "max_depth", "max_objects")
+        unknown = sorted(set(self.read_limits) - set(allowed))
+        if unknown:
+            raise not_an_option(unknown[0], allowed)
+        return ReadOptions(mmap=True, allow_globals=self.allow_globals, **dict(self.read_limits))
 
     @property
     def adapters(self) -> Mapping[str, bool]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from weightport.fetch.step import fetch_files
 from weightport.fetch.types import Fetched
-from weightport.formats import RawCheckpoint, ReadOptions, read_checkpoint
+from weightport.formats import RawCheckpoint, read_checkpoint
 from weightport.layout.canonical import canonicalise
 from weightport.layout.extract import Extracted, extract_state_dict
 from weightport.loading.options import LoadOptions
@@ -78,7 +78,7 @@ def read_source(fs: FetchedSource, options: LoadOptions, *, fetched: Fetched | N
     """Read a fetched source and extract canonical tensors (``fetched`` overrides the files read)."""
     fetched = fetched or fs.fetched
     t0 = time.perf_counter()
-    raw = read_checkpoint(fetched.path, ReadOptions(mmap=True, allow_globals=options.allow_globals))
+    raw = read_checkpoint(fetched.path, options.read_options())
     extracted = extract_state_dict(raw.obj, ema=options.ema)
     canonical, key_ops = canonicalise(extracted.tensors)
     tensors = {new: extracted.tensors[old] for new, old in canonical.items()}

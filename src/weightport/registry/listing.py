@@ -39,10 +39,17 @@ def list_sources(pattern: str | None = None) -> list[SourceInfo]:
     Aliases come first, then torchvision, then timm (the order bare names are resolved in).
     Libraries that are not installed are skipped.
     """
-    out: list[SourceInfo] = []
-    for lister in _listers():
-        out.extend(lister(pattern))
-    return out
+    return list(_aliases(pattern)) + library_sources(pattern)
+
+
+def alias_sources(pattern: str | None = None) -> list[SourceInfo]:
+    """The registered aliases matching ``pattern`` (cheap: imports no library)."""
+    return list(_aliases(pattern))
+
+
+def library_sources(pattern: str | None = None) -> list[SourceInfo]:
+    """The names torchvision and timm offer matching ``pattern`` (imports both: seconds)."""
+    return [info for lister in _library_listers() for info in lister(pattern)]
 
 
 def matches(pattern: str | None, scheme: str, name: str) -> bool:
@@ -66,8 +73,7 @@ BUILTIN_LISTERS: tuple[str, ...] = (
 )
 
 
-def _listers() -> Iterator[Callable[[str | None], Iterator[SourceInfo]]]:
-    yield _aliases
+def _library_listers() -> Iterator[Callable[[str | None], Iterator[SourceInfo]]]:
     for where in BUILTIN_LISTERS:
         module, _, attribute = where.partition(":")
         yield getattr(importlib.import_module(module), attribute)

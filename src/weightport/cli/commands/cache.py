@@ -169,9 +169,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     for name, (_, text) in ACTIONS.items():
         p = sub.add_parser(name, help=text, description=text)
         add_global_options(p)
-        if name in ("verify", "rm", "ls"):
+        if name in ("verify", "ls"):
             p.add_argument("patterns", nargs="*", metavar="PATTERN", help="file names or globs (default: all)")
         if name == "rm":
+            p.add_argument("patterns", nargs="*", metavar="PATTERN",
+                           help="file names or globs to remove (required unless --all)")
             p.add_argument("--all", action="store_true", help="remove everything in the caches")
             p.add_argument("--dry-run", action="store_true", help="only say what would be removed")
         if name == "prune":
