@@ -142,7 +142,8 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
         finite = options.check_finite and _finite_into(tensor, dest.dtype)
         if options.check_finite and not finite:
             plan.nonfinite.append(origin)
-        producers[m.target_key] = Production(tensor, dest.dtype, *fit, finite_checked=finite)
+        fitter, ctx = fit if fit else (None, None)
+        producers[m.target_key] = Production(tensor, dest.dtype, fitter, ctx, finite_checked=finite)
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
     plan.excluded = excluded
