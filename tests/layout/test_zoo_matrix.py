@@ -10,6 +10,7 @@ EXACT, or REFUSED with a message that says what differs and what to pass.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -22,12 +23,16 @@ zoo = importlib.util.module_from_spec(_spec)
 sys.modules.setdefault("zoo_matrix", zoo)
 _spec.loader.exec_module(zoo)
 
-#: Families whose smallest member takes tens of seconds per direction on 2 cores (measured).
+#: Families whose smallest member takes 20 s to 3 min per direction on the shared 2-core machine
+#: (measured: VGG-11 100-170 s, ViT-B/32 55-70 s, Wide-ResNet-50 40 s, Swin-T 30 s): they run
+#: with WEIGHTPORT_ZOO_SLOW=1 (and in `python benchmarks/zoo_matrix.py`), the others always (~4 min).
 SLOW = {"vgg", "vgg_bn", "wide_resnet", "swin", "swin_v2", "vit", "maxvit", "convnext", "inception_v3"}
+_RUN_SLOW = os.environ.get("WEIGHTPORT_ZOO_SLOW") == "1"
 
 CASES = [
     pytest.param(pair, direction, id=f"{pair.name}:{direction}",
-                 marks=[pytest.mark.slow] if pair.family in SLOW else [])
+                 marks=[pytest.mark.slow, pytest.mark.skipif(not _RUN_SLOW, reason="set WEIGHTPORT_ZOO_SLOW=1")]
+                 if pair.family in SLOW else [])
     for pair in zoo.select(tier="default")
     for direction in zoo.DIRECTIONS
 ]

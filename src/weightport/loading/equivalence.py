@@ -157,10 +157,9 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
             f"cannot build the architecture of {source.uri} to verify the load",
             hint="pass verify=<a function returning the source model>, e.g. verify=lambda: MyNet()",
         )
-    reference = build()
     auto = input_shape is None
     try:
-        load_state(reference, source_state, strict=True)
+        reference = _reference(build, source_state)
     except RuntimeError as exc:
         raise VerificationError(
             f"verification of {source.uri}: the source architecture does not take the checkpoint as it is "
@@ -235,6 +234,24 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
             + "; verify=False loads without this check",
         )
     return result
+
+
+def _reference(build: Builder, source_state: dict[str, Any]) -> nn.Module:
+    """The source architecture holding the checkpoint: built on the meta device and given the checkpoint's
+    tensors (no random initialisation, no copy) when every tensor it holds comes from the checkpoint,
+    else built normally and loaded."""
+    from weightport.loading.fast import FastPathUnavailable, build_on_meta
+
+    try:
+        reference = build_on_meta(build)
+        load_state(reference, source_state, strict=True, assign=True)
+        if not any(t.is_meta for t in [*reference.parameters(), *reference.buffers()]):
+            return reference
+    except (FastPathUnavailable, RuntimeError, ValueError):  # e.g. a module that checks its _metadata
+        pass
+    reference = build()
+    load_state(reference, source_state, strict=True)
+    return reference
 
 
 def _run_both(reference: nn.Module, target: nn.Module, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
