@@ -9,7 +9,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from weightport.errors import ArchitectureMismatchError, NonFiniteWeightsError, ShapeMismatchError, StrictLoadError
+from weightport.errors import (
+    ArchitectureMismatchError,
+    DtypeError,
+    NonFiniteWeightsError,
+    ShapeMismatchError,
+    StrictLoadError,
+)
 from weightport.keys import fold_keys, is_training_state, parent
 from weightport.units import format_bytes
 
@@ -79,6 +85,18 @@ class Mismatch:
 
 
 @dataclass
+class Uncastable:
+    """A checkpoint tensor whose dtype cannot become the target's without changing its meaning."""
+
+    source_key: str
+    target_key: str
+    source_dtype: str
+    target_dtype: str
+    reason: str
+    hint: str
+
+
+@dataclass
 class SourceInfo:
     """Where the weights came from."""
 
@@ -117,6 +135,8 @@ class LoadPlan:
         mismatched: Pairs whose shapes do not fit (an error when the plan is applied).
         nonfinite: Checkpoint keys whose values are NaN or infinite, or would overflow the target dtype
             (an error when the plan is applied, unless ``check_finite=False``).
+        uncastable: Checkpoint tensors whose dtype cannot become the target's (complex into real, integer
+            into float, a lossy cast under ``lossy_cast="error"``): an error when the plan is applied.
         coverage: Fraction of the target's parameter elements that come from the checkpoint.
         notes: Things worth knowing (EMA weights present, dropped training state, fallbacks).
         dropped_head: Checkpoint keys of its classification layer, left out because the model's head is
@@ -134,6 +154,7 @@ class LoadPlan:
     reinitialized: list[Reinit] = field(default_factory=list)
     mismatched: list[Mismatch] = field(default_factory=list)
     nonfinite: list[str] = field(default_factory=list)
+    uncastable: list[Uncastable] = field(default_factory=list)
     coverage: float = 0.0
     min_coverage: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -153,6 +174,14 @@ class LoadPlan:
                 f"{len(self.nonfinite)} tensor(s) in {self.source.uri} hold NaN or infinite values (or overflow "
                 "the model's dtype): " + ", ".join(self.nonfinite[:10]),
                 hint="the checkpoint is damaged or diverged; pass check_finite=False to load it anyway",
+            )
+        if self.uncastable:
+            first = self.uncastable[0]
+            more = f" (and {len(self.uncastable) - 1} more)" if len(self.uncastable) > 1 else ""
+            return DtypeError(
+                f"checkpoint tensor {first.source_key!r} is {first.source_dtype} but the model expects "
+                f"{first.target_dtype} ({first.target_key}): {first.reason}{more}",
+                hint=first.hint,
             )
         if self.mismatched:
             return self._mismatch_error()
@@ -252,6 +281,7 @@ class LoadPlan:
             "reinitialized_replaced": {r.key: r.replaced for r in self.reinitialized if r.replaced},
             "excluded": self.excluded,
             "nonfinite": list(self.nonfinite),
+            "uncastable": [asdict(u) for u in self.uncastable],
             "mismatched": [
                 {"source_key": m.source_key, "target_key": m.target_key,
                  "source_shape": list(m.source_shape), "target_shape": list(m.target_shape)}

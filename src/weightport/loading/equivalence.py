@@ -244,10 +244,10 @@ def _reference(build: Builder, source_state: dict[str, Any]) -> nn.Module:
 
     try:
         reference = build_on_meta(build)
-        reference.load_state_dict(source_state, strict=True, assign=True)
+        load_state(reference, source_state, strict=True, assign=True)
         if not any(t.is_meta for t in [*reference.parameters(), *reference.buffers()]):
             return reference
-    except (FastPathUnavailable, RuntimeError):
+    except (FastPathUnavailable, RuntimeError, ValueError):  # e.g. a module that checks its _metadata
         pass
     reference = build()
     load_state(reference, source_state, strict=True)
