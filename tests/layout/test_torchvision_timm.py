@@ -32,7 +32,7 @@ def test_outputs_equal_after_structural_load(family, direction, load_aligned, ra
     randomise_norm_statistics(source)
     result, adapted = load_aligned(source.state_dict(), target)
     assert not result.unmatched_source and not result.unmatched_target
-    assert min(p.confidence for p in result.pairs) >= 0.9
+    assert min(p.confidence for p in result.pairs) >= 0.75
     if family == "mobilenet_v3_large":
         # timm's conv_head is a 1x1 convolution where torchvision has a Linear: only size-1 dims differ.
         assert any("reshape (1280, 960" in line or "reshape (1280, 960)" in line for line in adapted)

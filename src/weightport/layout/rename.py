@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 
@@ -70,3 +70,36 @@ def apply_rules(keys: list[str], rules: list[tuple[re.Pattern[str], str]], *,
 def exact_rules(mapping: Mapping[str, str]) -> dict[str, str]:
     """Turn an exact ``{source_key: target_key}`` table into anchored regex rules."""
     return {f"^{re.escape(src)}$": dst for src, dst in mapping.items()}
+
+
+def smallest_rules(mapping: Mapping[str, str], unchanged: Sequence[str] = ()) -> dict[str, str]:
+    """The fewest rules that rename every key of ``mapping`` as it says and leave ``unchanged`` alone.
+
+    Each pair is split at the longest common tail of dotted parts (``model.backbone.layer1.0.conv1.weight``
+    → ``layer1.0.conv1.weight`` gives the prefix pair ``model.backbone.`` → ``""``); pairs that share a
+    prefix pair become one anchored prefix rule, most specific first. The rule set is then checked by
+    applying it, in order, to every key: when it renames any key otherwise than ``mapping`` says, or
+    touches a key of ``unchanged``, the exact per-key rules of :func:`exact_rules` are returned instead.
+    """
+    prefixes: dict[tuple[str, str], int] = {}
+    for src, dst in mapping.items():
+        a, b = src.split("."), dst.split(".")
+        tail = 0
+        while tail < min(len(a), len(b)) and a[-1 - tail] == b[-1 - tail]:
+            tail += 1
+        if tail == 0:
+            return exact_rules(mapping)  # a key renamed in its last part: no prefix explains it
+        pair = (".".join(a[:-tail]) + "." if len(a) > tail else "", ".".join(b[:-tail]) + "." if len(b) > tail else "")
+        prefixes[pair] = prefixes.get(pair, 0) + 1
+    ordered = sorted(prefixes, key=lambda p: (-len(p[0]), p[0]))
+    rules = {f"^{re.escape(src)}": dst for src, dst in ordered}
+    compiled = [(re.compile(p), r) for p, r in rules.items()]
+
+    def renamed(key: str) -> str:
+        for pattern, replacement in compiled:
+            key = pattern.sub(replacement, key)
+        return key
+
+    if all(renamed(s) == d for s, d in mapping.items()) and all(renamed(k) == k for k in unchanged):
+        return rules
+    return exact_rules(mapping)

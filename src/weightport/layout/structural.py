@@ -99,8 +99,10 @@ _OPTIONAL_ROLES = frozenset({"num_batches_tracked"})
 _CONF_ANCHOR = 1.0
 _CONF_ANCHOR_OUT_OF_ORDER = 0.85
 _CONF_RANK_SINGLE = 0.98
-_CONF_RANK_REPEATED = 0.95
-_CONF_RANK_MERGED_WINDOW = 0.9
+# The k-th of several same-shaped modules paired with the k-th: decided by registration order alone,
+# so never reported as sure as a pairing that structure decides (a unique shape, the one module left).
+_CONF_RANK_REPEATED = 0.8
+_CONF_RANK_MERGED_WINDOW = 0.75
 _CONF_GAP = 0.6
 _CONF_REGROUPED = 0.85
 _CONF_RESHAPED = 0.95
@@ -392,11 +394,12 @@ def _pair_window(
         tgt_list = by_sig_tgt.get(sig, [])
         if len(src_list) == len(tgt_list):
             if segments > 1:
-                confidence, reason = _CONF_RANK_MERGED_WINDOW, "same shapes, same rank among them (locally reordered)"
+                confidence = _CONF_RANK_MERGED_WINDOW
+                reason = "same shapes, paired by order among them (locally reordered)"
             elif len(src_list) == 1:
                 confidence, reason = _CONF_RANK_SINGLE, "same shapes at the same place"
             else:
-                confidence, reason = _CONF_RANK_REPEATED, "same shapes, same rank among them"
+                confidence, reason = _CONF_RANK_REPEATED, "same shapes, paired by order among them"
             for s, t in zip(src_list, tgt_list):
                 pair(s, t, confidence, reason)
         elif tgt_list:

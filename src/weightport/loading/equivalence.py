@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from weightport.errors import UsageError, VerificationError
 from weightport.keys import parent
 from weightport.layout.head import head_modules
+from weightport.loading.hyperparams import describe_differences, hyperparameter_differences
 from weightport.loading.state import load_state
 
 if TYPE_CHECKING:
@@ -40,14 +41,21 @@ class Verification:
     tolerance: float
     input_shape: tuple[int, ...]
     compared: str  # "logits" or "features (heads replaced by Identity)"
+    differences: list[str] = field(default_factory=list)  # hyper-parameters that differ, in words
+    against: str = ""  # the architecture compared with, when it was recognised or derived
 
     @property
     def passed(self) -> bool:
         return self.max_abs_diff <= self.tolerance
 
     def to_dict(self) -> dict[str, Any]:
-        return {"max_abs_diff": self.max_abs_diff, "tolerance": self.tolerance, "passed": self.passed,
-                "input_shape": list(self.input_shape), "compared": self.compared}
+        out = {"max_abs_diff": self.max_abs_diff, "tolerance": self.tolerance, "passed": self.passed,
+               "input_shape": list(self.input_shape), "compared": self.compared}
+        if self.differences:
+            out["differences"] = list(self.differences)
+        if self.against:
+            out["against"] = self.against
+        return out
 
 
 def source_builder(source: Source) -> Builder | None:
@@ -72,6 +80,59 @@ def source_builder(source: Source) -> Builder | None:
     return None
 
 
+#: How a load found its keys that makes it worth verifying: another implementation's layout was mapped.
+MAPPED = frozenset({"structural", "layout"})
+
+
+@dataclass
+class AutoVerification:
+    """What ``verify="auto"`` decided: a builder of the source architecture (or none) and why."""
+
+    builder: Builder | None
+    against: str
+    note: str | None = None
+
+
+def auto_verification(plan: LoadPlan, source: Source, tensors: dict[str, Any], module: nn.Module) -> AutoVerification:
+    """Verify by default a load that mapped another implementation's layout, when its architecture is known:
+    a ``torchvision:``/``timm:`` source, or a checkpoint whose key layout is a known architecture's."""
+    if not any(r.how in MAPPED for r in plan.loaded):
+        return AutoVerification(None, "")
+    derived = source_builder(source)
+    if derived is not None:
+        return AutoVerification(derived, f"{source.scheme}:{source.meta.get('architecture')}")
+    from weightport.layout.known import recognise
+
+    candidates = recognise(tensors)
+    if not candidates:
+        return AutoVerification(None, "", "not verified: the checkpoint's architecture is not known; pass "
+                                "verify=<a function building it> to compare outputs")
+    chosen = candidates[0]
+    note = None
+    if len(candidates) > 1:
+        chosen = _closest(candidates, plan, module)
+        note = (f"the checkpoint's key layout fits {', '.join(c.uri for c in candidates)}; verified against "
+                f"{chosen.uri}, whose hyper-parameters are closest to the model's")
+    return AutoVerification(chosen.builder(), chosen.uri, note)
+
+
+def _closest(candidates: list[Any], plan: LoadPlan, module: nn.Module) -> Any:
+    import torch
+
+    target = module.get_submodule(plan.into) if plan.into else module
+    pairs = _module_pairs(plan)
+
+    def distance(candidate: Any) -> int:
+        try:
+            with torch.device("meta"):
+                reference = candidate.builder()()
+        except Exception:
+            return 1_000_000
+        return len(hyperparameter_differences(reference, target, pairs))
+
+    return min(candidates, key=distance)
+
+
 def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state: dict[str, torch.Tensor],
                 builder: Builder | bool, *, tolerance: float | None = None,
                 input_shape: tuple[int, ...] | None = None) -> Verification:
@@ -90,17 +151,15 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
         UsageError: No builder was given and the source's architecture is unknown.
         VerificationError: The outputs differ by more than the tolerance.
     """
-    import torch
-
     build = source_builder(source) if builder is True else builder
     if not callable(build):
         raise UsageError(
             f"cannot build the architecture of {source.uri} to verify the load",
             hint="pass verify=<a function returning the source model>, e.g. verify=lambda: MyNet()",
         )
-    reference = build()
+    auto = input_shape is None
     try:
-        load_state(reference, source_state, strict=True)
+        reference = _reference(build, source_state)
     except RuntimeError as exc:
         raise VerificationError(
             f"verification of {source.uri}: the source architecture does not take the checkpoint as it is "
@@ -108,6 +167,7 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
             hint="pass verify=<a function returning the model the checkpoint was saved from>",
         ) from exc
     target = module.get_submodule(plan.into) if plan.into else module
+    differences = hyperparameter_differences(reference, target, _module_pairs(plan))
     compared = "logits"
     if plan.reinitialized:
         heads = _reinitialised_modules(plan)  # the planner's decision, not decided again here
@@ -116,20 +176,30 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
         own = heads if all(_has_module(reference, p) for p in heads) else head_modules(reference)
         reference, target = _without(reference, own), _without(target, heads)
         compared = "features (heads replaced by Identity)"
-    shape = input_shape or _input_shape(source, target)
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(shape, generator=generator)
-    x_ref = x.repeat(1, 3, *([1] * (x.dim() - 2))) if x.dim() >= 2 and shape[1] == 1 else x
-    was_training = (reference.training, target.training)
+    full = _input_shape(source, target)
+    # A small input first (a 64-pixel image costs little next to the load); models that only take
+    # their own input size (ViT, Swin) get that.
+    shapes = [input_shape] if input_shape else list(dict.fromkeys(
+        [(1, full[1], 64, 64), (1, *full[1:]), *((1, full[1], *size[1:]) for size in _own_sizes(target, reference))]))
+    was_training = target.training
     reference.eval()
     target.eval()
     try:
-        with torch.no_grad():
-            # Both run where the target runs, so that both use the same kernels (TF32 on GPUs...).
-            device, dtype = _placement(target)
-            reference.to(device=device, dtype=dtype)
-            out_ref = _first_tensor(reference(x_ref.to(device=device, dtype=dtype))).float().cpu()
-            out = _first_tensor(target(x.to(device=device, dtype=dtype))).float().cpu()
+        for i, shape in enumerate(shapes):
+            try:
+                out_ref, out = _run_both(reference, target, shape)
+                break
+            except Exception as exc:
+                if not auto:
+                    raise
+                if i == len(shapes) - 1:
+                    raise VerificationError(
+                        f"verification of {source.uri}: the source architecture and the model did not both run on "
+                        f"any of the inputs tried ({', '.join(str(s) for s in shapes)}): {exc}",
+                        hint="pass verify_input_shape=(1, C, H, W) for an input both take, or verify=False",
+                    ) from exc
+    except VerificationError:
+        raise
     except RuntimeError as exc:  # e.g. re-initialised modules inside the body, replaced by Identity
         raise VerificationError(
             f"verification of {source.uri}: the models do not run once the re-initialised modules "
@@ -137,7 +207,11 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
             hint="verify compares what was loaded; re-initialise only the head to verify, or pass verify=False",
         ) from exc
     finally:
-        target.train(was_training[1])
+        target.train(was_training)
+    if out.shape != out_ref.shape and not head_modules(target) and head_modules(reference):
+        # A headless model (timm's num_classes=0): compare with the source's features.
+        reference, compared = _without(reference, head_modules(reference)), "features (the model has no head)"
+        out_ref, out = _run_both(reference, target, shape)
     if out.shape != out_ref.shape:
         raise VerificationError(
             f"verification of {source.uri}: outputs have different shapes, {tuple(out.shape)} (model) vs "
@@ -147,15 +221,74 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
         )
     diff = float((out - out_ref).abs().max())
     tol = tolerance if tolerance is not None else 1e-4 * max(1.0, float(out_ref.abs().max()))
-    result = Verification(diff, tol, tuple(shape), compared)
-    if not result.passed:
+    result = Verification(diff, tol, tuple(shape), compared, describe_differences(differences))
+    if not result.passed or differences:  # a hyper-parameter that differs computes differently on some input
+        named = ("; the two differ in what the checkpoint does not hold: " + "; ".join(result.differences)
+                 if differences else "; no hyper-parameter differs, so the pairing itself is wrong")
         raise VerificationError(
             f"verification of {source.uri} failed: the {compared} differ from the source architecture's by "
-            f"{diff:.3g} (tolerance {tol:.3g}) on an input of shape {tuple(shape)}",
-            hint="the tensors were paired but compute something else: check the report's structural "
-            "pairings, BN eps and padding of the two implementations, or raise verify_tolerance",
+            f"{diff:.3g} (tolerance {tol:.3g}) on an input of shape {tuple(shape)}{named}",
+            hint=("build the model with the source's values named above" if differences else
+                  "map the tensors explicitly with rename={'<checkpoint key>': '<model key>'} (weightport plan "
+                  "shows the structural pairings), or load into the library's own implementation")
+            + "; verify=False loads without this check",
         )
     return result
+
+
+def _reference(build: Builder, source_state: dict[str, Any]) -> nn.Module:
+    """The source architecture holding the checkpoint: built on the meta device and given the checkpoint's
+    tensors (no random initialisation, no copy) when every tensor it holds comes from the checkpoint,
+    else built normally and loaded."""
+    from weightport.loading.fast import FastPathUnavailable, build_on_meta
+
+    try:
+        reference = build_on_meta(build)
+        load_state(reference, source_state, strict=True, assign=True)
+        if not any(t.is_meta for t in [*reference.parameters(), *reference.buffers()]):
+            return reference
+    except (FastPathUnavailable, RuntimeError, ValueError):  # e.g. a module that checks its _metadata
+        pass
+    reference = build()
+    load_state(reference, source_state, strict=True)
+    return reference
+
+
+def _run_both(reference: nn.Module, target: nn.Module, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    x_ref = x.repeat(1, 3, *([1] * (x.dim() - 2))) if x.dim() >= 2 and shape[1] == 1 else x
+    with torch.no_grad():
+        # Both run where the target runs, so that both use the same kernels (TF32 on GPUs...).
+        device, dtype = _placement(target)
+        reference.to(device=device, dtype=dtype)
+        out_ref = _first_tensor(reference(x_ref.to(device=device, dtype=dtype))).float().cpu()
+        out = _first_tensor(target(x.to(device=device, dtype=dtype))).float().cpu()
+    return out_ref, out
+
+
+def _own_sizes(*models: nn.Module) -> list[tuple[int, ...]]:
+    """Input sizes the models declare (timm's ``pretrained_cfg``, torchvision's ``image_size``)."""
+    sizes = []
+    for m in models:
+        cfg = getattr(m, "pretrained_cfg", None) or {}
+        if cfg.get("input_size"):
+            sizes.append(tuple(cfg["input_size"]))
+        image_size = getattr(m, "image_size", None)
+        if isinstance(image_size, int):
+            sizes.append((3, image_size, image_size))
+    return sizes
+
+
+def _module_pairs(plan: LoadPlan) -> dict[str, str]:
+    """Source module path → target module path (relative to ``plan.into``), from the loaded tensors."""
+    prefix = f"{plan.into}." if plan.into else ""
+    pairs: dict[str, str] = {}
+    for r in plan.loaded:
+        target = r.target_key[len(prefix):] if r.target_key.startswith(prefix) else r.target_key
+        pairs.setdefault(parent(r.source_key), parent(target))
+    return pairs
 
 
 def _reinitialised_modules(plan: LoadPlan) -> list[str]:

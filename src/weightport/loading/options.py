@@ -62,6 +62,10 @@ class LoadOptions:
         verify: After loading, run the source's own architecture (``True``: derived from a
             ``torchvision:``/``timm:`` source; or a function building it) and the model on one input,
             and fail when outputs differ by more than ``verify_tolerance`` (see :mod:`weightport.loading.equivalence`).
+            ``"auto"`` (the default) verifies a load that mapped another implementation's layout
+            (structural alignment, a layout rule, a timm filter) whenever the source architecture is
+            known: a ``torchvision:``/``timm:`` source, or a checkpoint whose key layout is a known
+            architecture's (:mod:`weightport.layout.known`). ``False`` never verifies.
         verify_tolerance: Largest allowed absolute output difference (default scales with the output).
         verify_input_shape: Input shape for verification (default from the source's input size).
     """
@@ -85,7 +89,7 @@ class LoadOptions:
     read_limits: Mapping[str, Any] = field(default_factory=dict)
     fast: bool = True
     convert_cache: bool = False
-    verify: bool | Callable[[], Any] = False
+    verify: bool | Literal["auto"] | Callable[[], Any] = "auto"
     verify_tolerance: float | None = None
     verify_input_shape: tuple[int, ...] | None = None
 
@@ -238,8 +242,8 @@ def _validate(options: LoadOptions) -> None:
     cov = options.min_coverage
     if cov is not None and (isinstance(cov, bool) or not isinstance(cov, (int, float)) or not 0 <= cov <= 1):
         raise _bad("min_coverage", cov, "a fraction between 0 and 1")
-    if not (isinstance(options.verify, bool) or callable(options.verify)):
-        raise _bad("verify", options.verify, "True, False or a function building the source architecture")
+    if not (isinstance(options.verify, bool) or options.verify == "auto" or callable(options.verify)):
+        raise _bad("verify", options.verify, "'auto', True, False or a function building the source architecture")
     if not isinstance(options.fitters, Mapping) or not all(isinstance(v, bool) for v in options.fitters.values()):
         raise _bad("fitters", options.fitters, "a mapping of fitter name to True/False")
 

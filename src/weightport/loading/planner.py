@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from weightport.errors import AmbiguousMappingError, DtypeError, InvalidOptionError
+from weightport.errors import AmbiguousMappingError, InvalidOptionError
 from weightport.keys import fold_keys, is_training_state, matches_any, parent
 from weightport.layout.fit.base import FitContext, Fitter, fitters
 from weightport.layout.head import head_keys, rival_heads
@@ -24,7 +24,7 @@ from weightport.layout.rename import apply_rules, load_rules
 from weightport.layout.roles import find_roles
 from weightport.loading.options import LoadOptions
 from weightport.loading.source_io import OpenedSource
-from weightport.report import LoadPlan, Mismatch, Reinit, TensorRecord
+from weightport.report import LoadPlan, Mismatch, Reinit, TensorRecord, Uncastable
 
 if TYPE_CHECKING:
     import torch
@@ -131,7 +131,10 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             else:
                 plan.mismatched.append(Mismatch(origin, m.target_key, tuple(tensor.shape), tuple(dest.shape)))
             continue
-        cast = _cast_op(tensor, dest, origin, options)
+        cast, uncastable = _cast_op(tensor, dest, m, origin, options)
+        if uncastable is not None:
+            plan.uncastable.append(uncastable)
+            continue
         plan.loaded.append(TensorRecord(
             source_key=origin, target_key=m.target_key,
             source_shape=tuple(tensor.shape), target_shape=tuple(dest.shape),
@@ -415,35 +418,34 @@ def _dt(t: Any) -> str:
     return str(t.dtype).removeprefix("torch.")
 
 
-def _cast_op(tensor: torch.Tensor, dest: torch.Tensor, key: str, options: LoadOptions) -> str | None:
+def _cast_op(tensor: torch.Tensor, dest: torch.Tensor, m: Match, origin: str,
+             options: LoadOptions) -> tuple[str | None, Uncastable | None]:
+    """The cast op for the report, or why the checkpoint's dtype cannot become the model's."""
     if tensor.dtype == dest.dtype:
-        return None
+        return None, None
     import torch
 
+    def refuse(reason: str, hint: str) -> tuple[None, Uncastable]:
+        return None, Uncastable(origin, m.target_key, _dt(tensor), _dt(dest), reason, hint)
+
     if tensor.dtype.is_complex and not dest.dtype.is_complex:
-        raise DtypeError(
-            f"checkpoint tensor {key!r} is {_dt(tensor)} but the model expects {_dt(dest)}: "
-            "the imaginary part would be dropped",
-            hint="exclude it with exclude=[...], or convert the checkpoint explicitly (t.real, t.abs())",
-        )
+        return refuse("the imaginary part would be dropped",
+                      "exclude it with exclude=[...], or convert the checkpoint explicitly (t.real, t.abs())")
     numeric = tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool
     if dest.dtype.is_floating_point and not numeric:
-        raise DtypeError(
-            f"checkpoint tensor {key!r} is {_dt(tensor)} but the model expects {_dt(dest)}: "
-            "integer weights would change meaning as floats",
-            hint="exclude it with exclude=[...] or convert the checkpoint explicitly",
-        )
+        return refuse("integer weights would change meaning as floats",
+                      "exclude it with exclude=[...] or convert the checkpoint explicitly")
     op = f"cast {_dt(tensor)}->{_dt(dest)}"
     if _lossy(tensor.dtype, dest.dtype):
         if options.lossy_cast == "error":
-            raise DtypeError(f"casting {key!r} from {_dt(tensor)} to {_dt(dest)} loses precision",
-                             hint="pass lossy_cast='allow' (or 'warn') to accept it")
+            return refuse("the cast loses precision and lossy_cast='error'",
+                          "pass lossy_cast='allow' (or 'warn') to accept it")
         if options.lossy_cast == "warn":
             from weightport.warnings import LossyCastWarning, warn
 
-            warn(f"casting {key!r} from {_dt(tensor)} to {_dt(dest)} loses precision", LossyCastWarning)
+            warn(f"casting {origin!r} from {_dt(tensor)} to {_dt(dest)} loses precision", LossyCastWarning)
         op += " (lossy)"
-    return op
+    return op, None
 
 
 def _lossy(src: Any, dst: Any) -> bool:

@@ -62,6 +62,7 @@ class _Filled:
     planned_at: float  # perf_counter when planning ended and filling began
     fallback_reason: str | None = None
     snapshot: dict[str, Any] | None = None  # what a failed verification restores (an existing module)
+    verify: Any = None  # a builder of the source architecture (or True) when the load is to be verified
 
 
 #: Changes the options once the model is built (the mixin applies a LightningModule's ``strict_loading``).
@@ -85,8 +86,11 @@ def run_load(source: SourceLike, opts: LoadOptions, *, module: nn.Module | None 
     timings = {**opened.timings, "plan": filled.planned_at - t0 - sum(opened.timings.values()),
                fill_stage: t2 - filled.planned_at, "total": t2 - t0}
     report = LoadReport.from_plan(plan, timings=timings, path=filled.path, fallback_reason=filled.fallback_reason)
-    if opts.verify:
-        _verify(filled.module, report, opened, opts, restore=filled.snapshot)
+    if filled.verify is not None:
+        t3 = time.perf_counter()
+        _verify(filled.module, report, opened, opts, filled.verify, restore=filled.snapshot)
+        report.timings["verify"] = time.perf_counter() - t3
+        report.timings["total"] += report.timings["verify"]
     if filled.prepared.conversion is not None:  # a model the runner built: nothing to leave as it was
         state = filled.module.state_dict()
         stored = store_conversion(filled.prepared.conversion, {r.target_key: state[r.target_key] for r in plan.loaded},
@@ -116,9 +120,10 @@ def _copy_into(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> _Fill
                 hint="build it on a real device, or load a checkpoint that covers every tensor on meta",
             ) from exc
         return _Filled(module, planned, prepared, "assign", t1)
-    snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()} if opts.verify else None
+    verify = _verification(module, planned, prepared, opts)
+    snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()} if verify is not None else None
     apply_plan(module, planned, check_finite=opts.check_finite)
-    return _Filled(module, planned, prepared, "copy", t1, snapshot=snapshot)
+    return _Filled(module, planned, prepared, "copy", t1, snapshot=snapshot, verify=verify)
 
 
 def _on_meta(module: nn.Module) -> bool:
@@ -147,7 +152,8 @@ def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: Loa
             planned = _plan(module, prepared)
             t1 = time.perf_counter()
             apply_fast(module, planned, check_finite=opts.check_finite, before_init=restore_rng)
-            return _Filled(module, planned, prepared, "assign", t1)
+            verify = _verification(module, planned, prepared, opts)
+            return _Filled(module, planned, prepared, "assign", t1, verify=verify)
         except FastPathUnavailable as exc:
             logger.info("weightport: fast path unavailable, building normally: %s", exc)
             reason = str(exc)
@@ -159,7 +165,7 @@ def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: Loa
     planned = _plan(module, prepared)
     t1 = time.perf_counter()
     apply_plan(module, planned, check_finite=opts.check_finite, before_init=restore_rng)
-    return _Filled(module, planned, prepared, "copy", t1, reason)
+    return _Filled(module, planned, prepared, "copy", t1, reason, verify=_verification(module, planned, prepared, opts))
 
 
 def _prepare(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> _Prepared:
@@ -179,18 +185,37 @@ def _plan(module: nn.Module, prepared: _Prepared) -> Planned:
     return planned
 
 
-def _verify(module: nn.Module, report: LoadReport, opened: OpenedSource, opts: LoadOptions, *,
+def _verification(module: nn.Module, planned: Planned, prepared: _Prepared, opts: LoadOptions) -> Any:
+    """What to verify the load against: the user's builder (or ``True``), the source architecture when
+    ``verify="auto"`` finds it, or ``None``."""
+    if opts.verify is False or opts.verify is None:
+        return None
+    if opts.verify != "auto":
+        return opts.verify
+    from weightport.loading.equivalence import auto_verification
+
+    decided = auto_verification(planned.plan, prepared.opened.source, prepared.opened.tensors, module)
+    if decided.note:
+        planned.plan.notes.append(decided.note)
+    if decided.builder is None:
+        return None
+    planned.plan.notes.append(f"verified by default against {decided.against} (verify=False turns it off)")
+    decided.builder.against = decided.against  # type: ignore[attr-defined]
+    return decided.builder
+
+
+def _verify(module: nn.Module, report: LoadReport, opened: OpenedSource, opts: LoadOptions, builder: Any, *,
             restore: dict[str, Any] | None) -> None:
     from weightport.loading.equivalence import verify_load
 
     try:
-        result = verify_load(module, report, opened.source, opened.tensors, opts.verify,
+        result = verify_load(module, report, opened.source, opened.tensors, builder,
                              tolerance=opts.verify_tolerance, input_shape=opts.verify_input_shape)
     except Exception:
         if restore is not None:
             load_state(module, restore)  # a failed verification leaves an existing module as it was
         raise
-    report.verification = result.to_dict()
+    report.verification = {**result.to_dict(), **({"against": builder.against} if hasattr(builder, "against") else {})}
 
 
 def _store_first(prepared: _Prepared, planned: Planned, opts: LoadOptions) -> None:

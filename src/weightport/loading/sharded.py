@@ -175,7 +175,8 @@ def load_sharded(module: nn.Module, source: SourceLike, opts: LoadOptions, fetch
 
 def _refuse_options(opts: LoadOptions) -> None:
     for name in ("verify", "convert_cache"):
-        if getattr(opts, name):
+        value = getattr(opts, name)
+        if value and not (name == "verify" and value == "auto"):  # the default: nothing asked for
             raise UsageError(
                 f"{name}= is not available for a sharded module",
                 hint=f"drop {name}=; run it once in a single process (`weightport plan --verify`, or load_weights "

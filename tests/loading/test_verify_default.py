@@ -1,0 +1,55 @@
+"""A load that maps another implementation's layout is verified by default when the source is known."""
+
+import pytest
+import timm
+import torch
+import torchvision
+
+import weightport
+from tests.conftest import save
+from tests.helpers.models import randomize_bn
+from weightport.errors import VerificationError
+from weightport.layout.known import recognise
+
+
+@pytest.fixture(scope="module")
+def mobilenet_file(tmp_path_factory):
+    torch.manual_seed(0)
+    source = randomize_bn(torchvision.models.mobilenet_v3_small()).eval()
+    path = save(source.state_dict(), tmp_path_factory.mktemp("mnv3") / "mobilenet_v3_small.pth")
+    return source, path
+
+
+def test_a_checkpoints_key_layout_is_recognised_as_its_architecture(mobilenet_file):
+    source, _ = mobilenet_file
+    assert "torchvision:mobilenet_v3_small" in {a.uri for a in recognise(source.state_dict())}
+    assert recognise({"x.weight": torch.zeros(3)}) == []
+
+
+def test_a_hyper_parameter_the_file_does_not_hold_is_named_and_the_load_refused(mobilenet_file):
+    _, path = mobilenet_file
+    model = timm.create_model("mobilenetv3_small_100")  # batch-norm eps 1e-5; torchvision's is 1e-3
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(VerificationError) as info:
+        weightport.load_weights(model, path)
+    message = str(info.value)
+    assert "BatchNorm eps: 0.001 in the source, 1e-05 in the model" in message
+    assert "verify=False" in info.value.hint
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # untouched
+
+
+def test_built_with_the_sources_values_it_loads_verified(mobilenet_file):
+    source, path = mobilenet_file
+    model = timm.create_model("mobilenetv3_small_100", bn_eps=1e-3).eval()
+    report = weightport.load_weights(model, path)
+    assert report.verification["passed"] and report.verification["against"] == "torchvision:mobilenet_v3_small"
+    assert "verify" in report.timings
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), source(x), rtol=1e-4, atol=1e-5)
+
+
+def test_verification_can_be_turned_off(mobilenet_file):
+    _, path = mobilenet_file
+    report = weightport.load_weights(timm.create_model("mobilenetv3_small_100"), path, verify=False)
+    assert report.verification is None and report.counts()["by_structural"] > 0
