@@ -31,12 +31,13 @@ from torch.utils.data import DataLoader, TensorDataset
 class Encoder(nn.Module):
     def __init__(self):
         super().__init__()
-        self.conv = nn.Conv2d(1, 8, 3, padding=1)
-        self.bn = nn.BatchNorm2d(8)
-        self.fc = nn.Linear(8, 16)
+        self.conv = nn.Conv2d(1, 32, 3, padding=1)
+        self.bn = nn.BatchNorm2d(32)
+        self.conv2 = nn.Conv2d(32, 32, 3, padding=1)
+        self.fc = nn.Linear(32, 16)
 
     def forward(self, x):
-        return self.fc(F.relu(self.bn(self.conv(x))).mean((2, 3)))
+        return self.fc(F.relu(self.conv2(F.relu(self.bn(self.conv(x))))).mean((2, 3)))
 
 
 class Classifier(L.LightningModule):

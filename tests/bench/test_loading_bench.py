@@ -19,10 +19,12 @@ from weightport_bench.loading.runner import Job, plan_jobs, run_jobs
 ARCH = "test_vit"  # timm's tiny ViT: 0.4 M parameters, builds in milliseconds
 
 PER_FORMAT = {
-    "safetensors": {"safetensors", "timm", "hf-mixin", "weightport", "weightport-into-existing", "read-bytes",
-                    "meta-build"},
-    "pth": {"naive", "mmap", "timm", "weightport", "weightport-into-existing", "read-bytes", "meta-build"},
-    "ckpt": {"naive", "mmap", "timm", "weightport", "weightport-into-existing", "read-bytes", "meta-build"},
+    "safetensors": {"safetensors", "hand-written", "timm", "hf-mixin", "weightport", "weightport-into-existing",
+                    "read-bytes", "meta-build"},
+    "pth": {"naive", "mmap", "hand-written", "timm", "weightport", "weightport-into-existing", "read-bytes",
+            "meta-build"},
+    "ckpt": {"naive", "mmap", "hand-written", "timm", "weightport", "weightport-into-existing", "read-bytes",
+             "meta-build"},
 }
 
 

@@ -149,6 +149,25 @@ def load_timm(task: Task) -> nn.Module:
     return timm.create_model(task.arch, pretrained=True, pretrained_cfg_overlay={"file": str(task.file)})
 
 
+@approach("hand-written", label="hand-written fast path: meta build + safe_open / torch.load(mmap=True) + "
+          "load_state_dict(assign=True)", imports=(*_TORCH_TIMM, "safetensors"))
+def load_hand_written(task: Task) -> nn.Module:
+    """The floor a loader can reach: no init, no copy, no checks (what weightport is measured against)."""
+    import torch
+
+    with torch.device("meta"):
+        model = _build(task.arch)
+    if task.fmt == "safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(task.file), "pt") as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    else:
+        state = _user_state_dict(torch.load(task.file, map_location="cpu", mmap=True, weights_only=True))
+    model.load_state_dict(state, strict=True, assign=True)
+    return model
+
+
 def _hub_class() -> Any:
     import timm
     from huggingface_hub import PyTorchModelHubMixin

@@ -60,6 +60,9 @@ class Production:
     dtype: Any
     fitter: Fitter | None = None
     ctx: FitContext | None = None
+    #: The plan already found ``tensor`` finite and castable to ``dtype`` (``plan.nonfinite``): with no
+    #: fitter the made tensor is that one cast, so producing it need not read every value again.
+    finite_checked: bool = False
 
     def __call__(self) -> Any:
         return self.make(self.tensor, self.ctx)
@@ -139,9 +142,11 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             ops=renamed.ops[m.source_key] + ([m.detail] if m.detail else []) + shape_ops + ([cast] if cast else []),
             confidence=m.confidence,
         ))
-        producers[m.target_key] = Production(tensor, dest.dtype, *fit)
-        if options.check_finite and not _finite_into(tensor, dest.dtype):
+        finite = options.check_finite and _finite_into(tensor, dest.dtype)
+        if options.check_finite and not finite:
             plan.nonfinite.append(origin)
+        fitter, ctx = fit if fit else (None, None)
+        producers[m.target_key] = Production(tensor, dest.dtype, fitter, ctx, finite_checked=finite)
     if excluded:
         plan.notes.append(f"left out {excluded} tensors by include/exclude")
     plan.excluded = excluded

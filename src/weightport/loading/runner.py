@@ -222,6 +222,6 @@ def _store_first(prepared: _Prepared, planned: Planned, opts: LoadOptions) -> No
     """Make the plan's tensors once, store them as the conversion, and have the plan load exactly those."""
     tensors = produce_tensors(planned, check_finite=opts.check_finite)
     stored = store_conversion(prepared.conversion, tensors, planned.plan)  # type: ignore[arg-type]
-    planned.producers = {k: Production(t, t.dtype) for k, t in tensors.items()}
+    planned.producers = {k: Production(t, t.dtype, finite_checked=opts.check_finite) for k, t in tensors.items()}
     planned.plan.notes.append(f"stored a cached conversion at {stored}")
     prepared.conversion = None
