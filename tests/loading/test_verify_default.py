@@ -53,3 +53,18 @@ def test_verification_can_be_turned_off(mobilenet_file):
     _, path = mobilenet_file
     report = weightport.load_weights(timm.create_model("mobilenetv3_small_100"), path, verify=False)
     assert report.verification is None and report.counts()["by_structural"] > 0
+
+
+def test_a_refused_verification_leaves_no_cached_conversion_behind(mobilenet_file):
+    # A conversion in the cache is loaded by exact names without verification: it must only ever hold a
+    # mapping that loaded right, or the second load would be silently wrong.
+    from weightport.fetch.cache import cache_root
+
+    _, path = mobilenet_file
+    for _attempt in range(2):
+        model = timm.create_model("mobilenetv3_small_100")
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        with pytest.raises(VerificationError):
+            weightport.load_weights(model, path, convert_cache=True)
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+        assert not list((cache_root() / "converted").glob("*.safetensors"))

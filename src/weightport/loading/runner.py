@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from weightport.errors import UsageError
-from weightport.loading.apply import apply_plan, produce_tensors
+from weightport.loading.apply import apply_plan
 from weightport.loading.conversion import (
     Conversion,
     cached_fetch,
@@ -29,7 +29,7 @@ from weightport.loading.conversion import (
 )
 from weightport.loading.fast import FastPathUnavailable, _blockers, apply_fast, build_on_meta
 from weightport.loading.options import LoadOptions
-from weightport.loading.planner import Planned, Production, build_plan
+from weightport.loading.planner import Planned, build_plan
 from weightport.loading.source_io import FetchedSource, OpenedSource, fetch_source, read_source
 from weightport.loading.state import load_state
 from weightport.registry.resolve import SourceLike
@@ -91,10 +91,17 @@ def run_load(source: SourceLike, opts: LoadOptions, *, module: nn.Module | None 
         _verify(filled.module, report, opened, opts, filled.verify, restore=filled.snapshot)
         report.timings["verify"] = time.perf_counter() - t3
         report.timings["total"] += report.timings["verify"]
-    if filled.prepared.conversion is not None:  # a model the runner built: nothing to leave as it was
+    if filled.prepared.conversion is not None:
+        # Stored only after the load (and its verification) succeeded: a conversion in the cache is always
+        # one that loaded right. A failed store leaves an existing module as it was.
         state = filled.module.state_dict()
-        stored = store_conversion(filled.prepared.conversion, {r.target_key: state[r.target_key] for r in plan.loaded},
-                                  plan)
+        try:
+            stored = store_conversion(filled.prepared.conversion,
+                                      {r.target_key: state[r.target_key] for r in plan.loaded}, plan)
+        except Exception:
+            if filled.snapshot is not None:
+                load_state(filled.module, filled.snapshot)
+            raise
         report.notes.append(f"stored a cached conversion at {stored}")
     logger.info("%s", report)
     return filled.module, report
@@ -104,8 +111,6 @@ def _copy_into(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> _Fill
     prepared = _prepare(module, fs, opts)
     planned = _plan(module, prepared)
     t1 = time.perf_counter()
-    if prepared.conversion is not None:  # stored before the module changes: a failed store leaves it as it was
-        _store_first(prepared, planned, opts)
     if _on_meta(module):
         # A copy into meta tensors is a no-op: a module built on meta (in configure_model) takes the
         # checkpoint's tensors by assignment, and what it does not cover gets its normal initialisation.
@@ -121,7 +126,9 @@ def _copy_into(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> _Fill
             ) from exc
         return _Filled(module, planned, prepared, "assign", t1)
     verify = _verification(module, planned, prepared, opts)
-    snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()} if verify is not None else None
+    # What a failed verification or conversion store puts back.
+    keep = verify is not None or prepared.conversion is not None
+    snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()} if keep else None
     apply_plan(module, planned, check_finite=opts.check_finite)
     return _Filled(module, planned, prepared, "copy", t1, snapshot=snapshot, verify=verify)
 
@@ -218,10 +225,3 @@ def _verify(module: nn.Module, report: LoadReport, opened: OpenedSource, opts: L
     report.verification = {**result.to_dict(), **({"against": builder.against} if hasattr(builder, "against") else {})}
 
 
-def _store_first(prepared: _Prepared, planned: Planned, opts: LoadOptions) -> None:
-    """Make the plan's tensors once, store them as the conversion, and have the plan load exactly those."""
-    tensors = produce_tensors(planned, check_finite=opts.check_finite)
-    stored = store_conversion(prepared.conversion, tensors, planned.plan)  # type: ignore[arg-type]
-    planned.producers = {k: Production(t, t.dtype, finite_checked=opts.check_finite) for k, t in tensors.items()}
-    planned.plan.notes.append(f"stored a cached conversion at {stored}")
-    prepared.conversion = None
