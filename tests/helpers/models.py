@@ -33,3 +33,13 @@ def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
             m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
             m.num_batches_tracked.fill_(7)
     return model
+
+
+def moved_off_init(model: nn.Module, seed: int = 1) -> nn.Module:
+    """Move every parameter off its initial value and randomise BatchNorm statistics (in eval mode), so
+    that a load that put any tensor in the wrong place shows in the outputs."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.02)
+    return randomize_bn(model, seed).eval()

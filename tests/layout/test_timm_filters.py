@@ -11,17 +11,9 @@ import torchvision
 from torch import nn
 
 import weightport
-from tests.helpers.models import randomize_bn
+from tests.helpers.models import moved_off_init
 from weightport.errors import WeightportError
 from weightport.layout.timm_filters import convert_with_timm_filter, timm_models
-
-
-def _moved(model: nn.Module, seed: int = 1) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.02)
-    return randomize_bn(model, seed).eval()
 
 
 class Holder(L.LightningModule):
@@ -36,7 +28,7 @@ class Holder(L.LightningModule):
 @pytest.fixture(scope="module")
 def tv_regnet(tmp_path_factory) -> tuple[nn.Module, str]:
     """torchvision's RegNetX-400MF: its shortcut registered before the main branch, unlike timm's."""
-    model = _moved(torchvision.models.regnet_x_400mf())
+    model = moved_off_init(torchvision.models.regnet_x_400mf())
     path = tmp_path_factory.mktemp("regnet") / "regnet.pth"
     torch.save(model.state_dict(), path)
     return model, str(path)
@@ -82,7 +74,7 @@ def test_a_filter_output_that_does_not_fit_exactly_is_not_used(tv_regnet):
 
 
 def test_a_checkpoint_already_in_timms_layout_is_not_filtered(tmp_path):
-    source = _moved(timm.create_model("regnetx_004_tv", pretrained=False))
+    source = moved_off_init(timm.create_model("regnetx_004_tv", pretrained=False))
     torch.save(source.state_dict(), tmp_path / "timm.pth")
     report = weightport.load_weights(timm.create_model("regnetx_004_tv", pretrained=False), tmp_path / "timm.pth")
     assert report.counts()["by_exact"] == len(source.state_dict())
@@ -114,7 +106,7 @@ class TvHolder(L.LightningModule):
 def test_timm_regnet_into_torchvision_by_inverting_timms_filter(tmp_path):
     """timm's filter converts torchvision's RegNet keys into its own; run on the model's keys, it maps a
     timm checkpoint back exactly (order alone would pair the same-shape shortcut and main branch wrongly)."""
-    source = _moved(timm.create_model("regnetx_004_tv", pretrained=False))
+    source = moved_off_init(timm.create_model("regnetx_004_tv", pretrained=False))
     torch.save(source.state_dict(), tmp_path / "timm.pth")
     target = torchvision.models.regnet_x_400mf().eval()
     report = weightport.load_weights(target, tmp_path / "timm.pth")

@@ -10,7 +10,7 @@ import torchvision
 from torch import nn
 
 import weightport
-from tests.helpers.models import randomize_bn
+from tests.helpers.models import moved_off_init
 
 
 def _build(spec: str, **kwargs) -> nn.Module:
@@ -20,16 +20,10 @@ def _build(spec: str, **kwargs) -> nn.Module:
     return timm.create_model(name, pretrained=False, **kwargs)
 
 
-def _moved(model: nn.Module, seed: int = 1) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.02)
-    return randomize_bn(model, seed).eval()
 
 
 def _load_and_compare(tmp_path, source_spec: str, target_spec: str, size: int, target_kwargs=None):
-    source = _moved(_build(source_spec))
+    source = moved_off_init(_build(source_spec))
     torch.save(source.state_dict(), tmp_path / "ckpt.pth")
     target = _build(target_spec, **(target_kwargs or {})).eval()
     report = weightport.load_weights(target, tmp_path / "ckpt.pth")
@@ -98,10 +92,10 @@ def test_vgg_linear_classifier_against_a_7x7_conv_both_ways(tmp_path):
 def test_vit_into_and_out_of_a_headless_timm_model(tmp_path, direction):
     tv, headless = "tv:vit_b_16", "timm:vit_base_patch16_224"
     if direction == "tv->timm":
-        source = _moved(_build(tv))
+        source = moved_off_init(_build(tv))
         target = _build(headless, num_classes=0).eval()
     else:
-        source = _moved(_build(headless, num_classes=0))
+        source = moved_off_init(_build(headless, num_classes=0))
         target = _build(tv).eval()
     torch.save(source.state_dict(), tmp_path / "vit.pth")
     report = weightport.load_weights(target, tmp_path / "vit.pth")

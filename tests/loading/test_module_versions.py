@@ -9,20 +9,12 @@ import torchvision
 from torch import nn
 
 import weightport
-from tests.helpers.models import randomize_bn
+from tests.helpers.models import moved_off_init
 from weightport.loading.api import build_and_load
 
 
-def _moved(model: nn.Module, seed: int) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.02)
-    return randomize_bn(model, seed).eval()
-
-
 def test_timm_mnasnet_into_torchvision_mnasnet_is_exact(tmp_path):
-    source = _moved(timm.create_model("mnasnet_050", pretrained=False), 1)
+    source = moved_off_init(timm.create_model("mnasnet_050", pretrained=False), 1)
     torch.save(source.state_dict(), tmp_path / "mnasnet.pth")
     target = torchvision.models.mnasnet0_5().eval()
     report = weightport.load_weights(target, tmp_path / "mnasnet.pth")
@@ -33,7 +25,7 @@ def test_timm_mnasnet_into_torchvision_mnasnet_is_exact(tmp_path):
 
 
 def test_torchvision_mnasnet_file_round_trips_and_verifies(tmp_path):
-    source = _moved(torchvision.models.mnasnet0_5(), 2)
+    source = moved_off_init(torchvision.models.mnasnet0_5(), 2)
     torch.save(source.state_dict(), tmp_path / "tv.pth")
     model, report = build_and_load(torchvision.models.mnasnet0_5, tmp_path / "tv.pth",
                                    verify=torchvision.models.mnasnet0_5)
