@@ -43,7 +43,38 @@ def _value(module: nn.Module, name: str) -> Any:
 
 def _same_padding(module: nn.Module) -> bool:
     """Whether a convolution pads like TensorFlow's ``"same"`` at run time (timm's ``Conv2dSame``)."""
+    if _is_static(module):
+        return False
     return "same" in type(module).__name__.lower() or _value(module, "padding") == "same"
+
+
+def _is_static(module: nn.Module) -> bool:
+    """A convolution whose TensorFlow "same" padding was fixed when it was built, for the input size it was
+    built for (a ``static_padding`` module, as in ``efficientnet_pytorch``'s ``Conv2dStaticSamePadding``)."""
+    return getattr(module, "static_padding", None) is not None and isinstance(_value(module, "padding"), tuple)
+
+
+def _padding(module: nn.Module) -> Any:
+    """The padding a convolution applies: its own, plus a static padding module's (per spatial dim when both
+    sides are equal, else the raw ``(left, right, top, bottom)`` amounts)."""
+    own = _value(module, "padding")
+    if not _is_static(module):
+        return own
+    amounts = getattr(module.static_padding, "padding", (0,) * (2 * len(own)))  # nn.ZeroPad2d; none: Identity
+    if not isinstance(amounts, tuple) or len(amounts) != 2 * len(own):
+        return ("static", amounts)
+    pairs = [amounts[2 * i: 2 * i + 2] for i in range(len(own))][::-1]  # conv order: (height, width)
+    if any(a != b for a, b in pairs):
+        return ("static", amounts)
+    return tuple(o + a for o, (a, _) in zip(own, pairs))
+
+
+def _padding_differs(a: nn.Module, b: nn.Module) -> bool:
+    if (_is_static(a) and _same_padding(b)) or (_is_static(b) and _same_padding(a)):
+        return False  # both pad like TensorFlow's "same"; one has it fixed for the size it was built for
+    if _same_padding(a) != _same_padding(b):
+        return True
+    return not _same_padding(a) and _padding(a) != _padding(b)
 
 
 def _norm_kind(module: nn.Module) -> str:
@@ -70,8 +101,9 @@ def hyperparameter_differences(reference: nn.Module, target: nn.Module,
         conv = isinstance(a, nn.modules.conv._ConvNd) and isinstance(b, nn.modules.conv._ConvNd)
         kind = type(a).__name__ if conv else _norm_kind(a)
         for name in COMPARED:
-            if name == "padding" and conv and _same_padding(a) != _same_padding(b):
-                found.append(Difference(f"{kind} padding", _pad(a), _pad(b), source_path, target_path))
+            if name == "padding" and conv:
+                if _padding_differs(a, b):
+                    found.append(Difference(f"{kind} padding", _pad(a), _pad(b), source_path, target_path))
                 continue
             va, vb = _value(a, name), _value(b, name)
             if va is None or vb is None or va == vb:
@@ -86,7 +118,10 @@ def hyperparameter_differences(reference: nn.Module, target: nn.Module,
 
 
 def _pad(module: nn.Module) -> str:
-    return "TensorFlow 'same' (asymmetric)" if _same_padding(module) else f"symmetric {_value(module, 'padding')}"
+    if _same_padding(module):
+        return "TensorFlow 'same' (asymmetric)"
+    padding = _padding(module)
+    return f"fixed {padding[1]} (left, right, top, bottom)" if padding[0] == "static" else f"symmetric {padding}"
 
 
 _ACTIVATIONS = ("ReLU", "ReLU6", "SiLU", "Swish", "GELU", "Hardswish", "HardSwish", "Hardsigmoid", "HardSigmoid",
