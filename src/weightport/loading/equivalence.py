@@ -219,8 +219,7 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
             hint="verify compares the model the weights went into; pass verify_input_shape or a builder "
             "whose model ends where yours does",
         )
-    diff = float((out - out_ref).abs().max())
-    tol = tolerance if tolerance is not None else 1e-4 * max(1.0, float(out_ref.abs().max()))
+    diff, tol = _measure(out, out_ref, tolerance)
     native = (1, *full[1:])
     if auto and diff > tol and tuple(shape) != native:
         # Some architectures fix their padding for the input size they were built for (TensorFlow-style
@@ -232,8 +231,7 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
             pass
         else:
             shape = native
-            diff = float((out - out_ref).abs().max())
-            tol = tolerance if tolerance is not None else 1e-4 * max(1.0, float(out_ref.abs().max()))
+            diff, tol = _measure(out, out_ref, tolerance)
     result = Verification(diff, tol, tuple(shape), compared, describe_differences(differences))
     if not result.passed or differences:  # a hyper-parameter that differs computes differently on some input
         named = ("; the two differ in what the checkpoint does not hold: " + "; ".join(result.differences)
@@ -265,6 +263,12 @@ def _reference(build: Builder, source_state: dict[str, Any]) -> nn.Module:
     reference = build()
     load_state(reference, source_state, strict=True)
     return reference
+
+
+def _measure(out: torch.Tensor, out_ref: torch.Tensor, tolerance: float | None) -> tuple[float, float]:
+    """The largest absolute difference, and the tolerance (default ``1e-4`` scaled by the output's size)."""
+    tol = tolerance if tolerance is not None else 1e-4 * max(1.0, float(out_ref.abs().max()))
+    return float((out - out_ref).abs().max()), tol
 
 
 def _run_both(reference: nn.Module, target: nn.Module, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:

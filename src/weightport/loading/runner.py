@@ -61,7 +61,7 @@ class _Filled:
     path: LoadPath
     planned_at: float  # perf_counter when planning ended and filling began
     fallback_reason: str | None = None
-    snapshot: dict[str, Any] | None = None  # what a failed verification restores (an existing module)
+    snapshot: dict[str, Any] | None = None  # what a failed verification or store restores (an existing module)
     verify: Any = None  # a builder of the source architecture (or True) when the load is to be verified
 
 
