@@ -385,6 +385,49 @@ def test_entry_directory_replaced_by_a_link_is_refused(harness):
     assert list(elsewhere.iterdir()) == [] and harness.server.count() == 0
 
 
+def _swapping(directory: Path, attacker: Path, held: Path) -> type:
+    """An ``EntryDir`` that, right after it opened ``directory``, moves it to ``held`` and plants a link
+    to ``attacker`` in its place: a racing writer winning the window between the check and the write."""
+    from weightport.fetch.cache import EntryDir
+
+    class Swapping(EntryDir):
+        def __init__(self, path: Path) -> None:
+            super().__init__(path)
+            if path == directory and not path.is_symlink():
+                os.rename(path, held)
+                path.symlink_to(attacker)
+
+    return Swapping
+
+
+def test_entry_directory_swapped_for_a_link_while_downloading_receives_nothing(harness, monkeypatch):
+    import weightport.fetch.download as download
+
+    url = harness.server.add("/m.safetensors", st_bytes(good_state_dict()))
+    entry = url_entry(url)
+    attacker, held = harness.tmp / "attacker-dir", harness.tmp / "held"
+    attacker.mkdir()
+    monkeypatch.setattr(download, "EntryDir", _swapping(entry.parent, attacker, held))
+    harness.fails(url, E.CacheNotWritableError, PermissionError, "swapped", str(attacker), fetch={"retries": 0})
+    assert list(attacker.iterdir()) == []  # nothing was written through the link
+    assert (held / entry.name).read_bytes() == st_bytes(good_state_dict())  # it went into the directory held open
+    assert not [p for p in held.iterdir() if p.name.endswith(".part")]
+
+
+def test_conversion_directory_swapped_for_a_link_while_storing_receives_nothing(harness, monkeypatch):
+    import weightport.fetch.cache as cache
+
+    src = write(harness, "ddp.pth", C.torch_bytes({f"module.{k}": v for k, v in good_state_dict().items()}))
+    converted = cache.cache_root() / "converted"
+    converted.mkdir(parents=True)
+    attacker, held = harness.tmp / "attacker-dir", harness.tmp / "held"
+    attacker.mkdir()
+    monkeypatch.setattr(cache, "EntryDir", _swapping(converted, attacker, held))
+    harness.fails(src, E.CacheNotWritableError, PermissionError, "swapped", str(attacker), convert_cache=True)
+    assert list(attacker.iterdir()) == []
+    assert not [p for p in held.iterdir() if p.name.endswith(".part")]
+
+
 def _converted(h) -> tuple[Path, Path]:
     state = {f"module.{k}": v for k, v in good_state_dict().items()}  # needs mapping: worth converting
     src = write(h, "ddp.pth", C.torch_bytes(state))
@@ -419,16 +462,16 @@ def test_cached_conversion_store_on_a_full_disk_leaves_the_model_as_it_was(harne
     import weightport.fetch.cache as cache
 
     src = write(harness, "ddp.pth", C.torch_bytes({f"module.{k}": v for k, v in good_state_dict().items()}))
-    real = cache.create_exclusive
+    real = cache.EntryDir.create_exclusive
     made: list[Path] = []
 
-    def full(directory: Path, name: str):
-        tmp, fd = real(directory, name)
+    def full(entry, name: str):
+        tmp, fd = real(entry, name)
         os.close(fd)
-        made.append(tmp)
+        made.append(entry.path / tmp)
         return tmp, os.open("/dev/full", os.O_WRONLY)
 
-    monkeypatch.setattr(cache, "create_exclusive", full)
+    monkeypatch.setattr(cache.EntryDir, "create_exclusive", full)
     harness.fails(src, E.DiskFullError, OSError, "cached conversion", "not changed", convert_cache=True)
     assert made and not any(p.exists() for p in made)
     assert not list((cache.cache_root() / "converted").glob("*.safetensors"))
