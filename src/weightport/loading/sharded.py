@@ -36,6 +36,7 @@ from weightport.errors import ShardingError, UsageError
 from weightport.keys import parent
 from weightport.loading import distributed
 from weightport.loading.apply import all_finite
+from weightport.loading.conversion import cached_fetch, conversion_for, options_for_converted
 from weightport.loading.options import LoadOptions
 from weightport.loading.planner import Planned, Production, build_plan
 from weightport.loading.source_io import read_source
@@ -177,8 +178,9 @@ def load_sharded(module: nn.Module, source: SourceLike, opts: LoadOptions, fetch
         fetch: Resolves and fetches the source on this rank (a :class:`FetchedSource`).
 
     Raises:
-        UsageError: An option a sharded load cannot honour (``verify``, ``convert_cache``), or no
+        UsageError: ``verify=True`` or a builder (a sharded load cannot run the source model), or no
             initialised process group.
+        ShardingError: The mapping is one ``verify="auto"`` would verify in one process.
         ShardingError: A placement that cannot be filled (``Partial``).
         RankMismatchError: The ranks read files with different sha256.
         WeightportError: Whatever a single-process load would raise, on every rank.
@@ -197,11 +199,23 @@ def load_sharded(module: nn.Module, source: SourceLike, opts: LoadOptions, fetch
     t_fetch = time.perf_counter() - t0
 
     def prepare() -> tuple[Any, Planned]:
-        opened = read_source(fs, opts)
+        # A cached conversion (made by a single-process load, so verified when that load was) is read like
+        # any safetensors file; none is stored here: that needs every tensor whole in one process.
+        conversion = conversion_for(fs, module, opts)
+        hit = conversion is not None and conversion.hit
+        opened = read_source(fs, opts, fetched=cached_fetch(fs, conversion)) if conversion and hit else (
+            read_source(fs, opts))
+        plan_opts = options_for_converted(opts) if hit else opts
         # The planner's finite check reads every tensor whole; each rank checks its own shards instead
         # (after the cast, so an overflow into a narrower dtype is caught too).
-        planned = build_plan(module, opened, dataclasses.replace(opts, check_finite=False))
+        planned = build_plan(module, opened, dataclasses.replace(plan_opts, check_finite=False))
         planned.plan.check()
+        if conversion is not None:
+            planned.plan.notes.append(f"read from the cached conversion {conversion.path}" if hit else (
+                "convert_cache: no cached conversion for this source and layout, and a sharded load stores none "
+                "(it never holds the tensors whole); load once in one process with convert_cache=True to store it"))
+        if not hit:
+            _refuse_unverifiable(module, planned, opened, opts)
         return opened, planned
 
     opened, planned = distributed.agree(group, prepare, token=lambda r: r[1].plan.source.sha256, what="sha256")
@@ -223,14 +237,47 @@ def load_sharded(module: nn.Module, source: SourceLike, opts: LoadOptions, fetch
 
 
 def _refuse_options(opts: LoadOptions) -> None:
-    for name in ("verify", "convert_cache"):
-        value = getattr(opts, name)
-        if value and not (name == "verify" and value == "auto"):  # the default: nothing asked for
-            raise UsageError(
-                f"{name}= is not available for a sharded module",
-                hint=f"drop {name}=; run it once in a single process (`weightport plan --verify`, or load_weights "
-                "into an unsharded copy)",
-            )
+    if opts.verify is not False and opts.verify is not None and opts.verify != "auto":
+        raise UsageError(
+            "verify= is not available for a sharded module: verification runs the source architecture, with "
+            "every weight whole, in the process that compares, which a sharded load exists to avoid",
+            hint=VERIFY_HINT,
+        )
+
+
+#: How to verify a sharded load's mapping: once, where the whole model fits, then load sharded.
+VERIFY_HINT = ("verify the mapping once in one process where the model fits (`weightport plan SOURCE --model "
+               "MODULE:CALLABLE --verify`, or load_weights(<the model built unsharded>, source, verify=True, "
+               "convert_cache=True), after which the sharded load reads the verified conversion), then pass "
+               "verify=False to the sharded load")
+
+
+def _refuse_unverifiable(module: nn.Module, planned: Planned, opened: Any, opts: LoadOptions) -> None:
+    """Refuse a load that ``verify="auto"`` would verify in one process: a sharded load cannot.
+
+    Raises:
+        ShardingError: The plan maps another implementation's layout and the source architecture is
+            known (a single-process load would compare outputs, and refuse when they differ).
+    """
+    if opts.verify != "auto":
+        return
+    from weightport.loading.equivalence import auto_verification
+
+    decided = auto_verification(planned.plan, opened.source, opened.tensors, module)
+    if decided.builder is None:
+        if decided.note:
+            planned.plan.notes.append(decided.note)
+        return
+    from weightport.loading.equivalence import MAPPED
+
+    mapped = [r.how for r in planned.plan.loaded if r.how in MAPPED]
+    raise ShardingError(
+        f"{planned.plan.source.uri} maps onto this model through another implementation's layout "
+        f"({len(mapped)} tensors by {'/'.join(sorted(set(mapped)))} matching), which a single-process load "
+        f"verifies by default against {decided.against}; a sharded load cannot run that check (it needs the "
+        "whole source model in one process)",
+        hint=VERIFY_HINT,
+    )
 
 
 # --- this rank's region of a DTensor --------------------------------------------------------------
