@@ -72,6 +72,7 @@ def download(
     deadline: float | None = None,
     headers: dict[str, str] | None = None,
     record: bool = True,
+    size_is: str = "the pinned size",
 ) -> DownloadResult:
     """Download ``url`` to ``dest`` atomically, checking size and digest.
 
@@ -93,6 +94,7 @@ def download(
         headers: Extra request headers (the hub's authorization). They are sent to ``url``'s host
             only: a redirect to another host drops them.
         record: Write the ``<name>.sha256`` sidecar (weightport's caches; not huggingface_hub's).
+        size_is: What ``size`` is, for messages (``the size the hub announced``).
 
     Raises:
         DownloadError: HTTP error or unreachable server (after retries).
@@ -107,7 +109,8 @@ def download(
         raise InvalidSourceError(f"refusing to download {url!r}: only http:// and https:// URLs are fetched")
 
     def attempt() -> DownloadResult:
-        limits = _Limits(size, max_bytes, time.monotonic() + deadline if deadline is not None else None, deadline)
+        limits = _Limits(size, max_bytes, time.monotonic() + deadline if deadline is not None else None, deadline,
+                         size_is)
         return _attempt(url, dest, sha256, size, hash_prefix, timeout, progress, shown_as or url, limits,
                         _Request(dict(headers or {}), record))
 
@@ -294,12 +297,13 @@ class _Limits:
     cap: int | None
     ends_at: float | None
     deadline: float | None
+    size_is: str = "the pinned size"
 
     def check(self, url: str, count: int, *, announced: bool = False) -> None:
         what = "announces" if announced else "sent more than"
         if self.pinned is not None and count > self.pinned:
             raise IntegrityError(
-                f"{url} {what} {count} bytes but the pinned size is {self.pinned}; stopped there",
+                f"{url} {what} {count} bytes but {self.size_is} is {self.pinned}; stopped there",
                 hint="the file changed upstream or the pin is wrong; nothing was cached",
             )
         if self.cap is not None and count > self.cap:
