@@ -4,7 +4,8 @@ Each case goes through the public API (``load_weights``, ``plan``, ``read_state_
 and asserts, with :meth:`tests.test_fault_suite.Harness.fails`: the error class and its built-in,
 the message's words and a hint, the model bit-equal to before, no marker file, and nothing bad
 under a final cache name. Cases whose danger is memory or time run in a child process under
-``RLIMIT_AS`` (``tests/faults/test_bounded.py``).
+``RLIMIT_AS`` (``tests/faults/test_bounded.py``), and this whole file runs once more in a child under
+an address-space limit (``tests/faults/test_corpus_rlimit.py``).
 """
 
 from __future__ import annotations
