@@ -428,6 +428,16 @@ def test_hub_stalled_body_meets_the_idle_timeout(harness):
     assert _hub_stored("org/stall") == []
 
 
+def test_timm_weights_from_the_hub_are_bounded_too(harness):
+    pytest.importorskip("timm")
+    repo = harness.hub.add_repo("timm/resnet18.a1_in1k", {"model.safetensors": b"\0" * 65536})
+    repo.modes["model.safetensors"] = "endless"
+    harness.fails("timm:resnet18.a1_in1k", E.ResourceLimitError, ValueError, "max_download_bytes=1000000",
+                  call=lambda: weightport.read_state_dict("timm:resnet18.a1_in1k",
+                                                          fetch={"max_download_bytes": 1_000_000, "retries": 0}))
+    assert _hub_stored("timm/resnet18.a1_in1k") == []
+
+
 @pytest.mark.parametrize("header", ["X-Linked-Etag", "X-Repo-Commit"])
 def test_hub_answer_that_would_name_a_path_is_refused(harness, header):
     repo = harness.hub.add_repo("org/names", {"model.safetensors": st_bytes(good_state_dict())})
