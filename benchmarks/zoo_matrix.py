@@ -126,9 +126,6 @@ PAIRS: list[Pair] = [
                      ("vit_h_14", "vit_huge_patch14_224")], input_size=224, huge=("vit_h_14",)),
     *_family("maxvit", [("maxvit_t", "maxvit_tiny_tf_224")], input_size=224),
 ]
-# timm's vit_large_patch32_224 is built without a classifier by default: give it torchvision's.
-PAIRS = [Pair(p.family, p.torchvision, p.timm, p.tier, p.input_size, p.tv_kwargs, {"num_classes": 1000})
-         if p.timm == "vit_large_patch32_224" else p for p in PAIRS]
 
 
 @dataclass
@@ -157,7 +154,10 @@ def build(library: str, pair: Pair) -> Any:
         return torchvision.models.get_model(pair.torchvision, weights=None, **pair.tv_kwargs)
     import timm
 
-    return timm.create_model(pair.timm, pretrained=False, **pair.timm_kwargs)
+    # Some timm models are built without a classifier by default (vit_large_patch32_224,
+    # vit_huge_patch14_224: their pretrained tags are in21k/MAE backbones); give every one
+    # torchvision's 1000-class head so that both sides compute the same function.
+    return timm.create_model(pair.timm, pretrained=False, **{"num_classes": 1000, **pair.timm_kwargs})
 
 
 def randomise(model: Any, seed: int) -> None:

@@ -345,6 +345,96 @@ def test_trickling_server_meets_the_overall_deadline(harness):
     assert not url_entry(url).exists()
 
 
+# Hub files come through the same bounded downloader as URLs (a hostile or broken HF_ENDPOINT).
+
+HUB_CALLS = {
+    **CALLS,
+    "read": lambda h, src, **kw: weightport.read_state_dict(src, **kw),
+}
+
+
+def _hub_stored(repo_id: str) -> list[Path]:
+    """Every file or link kept for ``repo_id`` in the hub cache (blobs, snapshots, refs)."""
+    storage = Path(os.environ["HF_HOME"]) / "hub" / f"models--{repo_id.replace('/', '--')}"
+    return [p for p in storage.rglob("*") if p.is_symlink() or not p.is_dir()] if storage.exists() else []
+
+
+@pytest.mark.parametrize("call", list(HUB_CALLS))
+def test_hub_endless_body_stops_at_the_hard_cap(harness, call):
+    repo = harness.hub.add_repo("org/endless", {"model.safetensors": b"\0" * 65536})
+    repo.modes["model.safetensors"] = "endless"  # no size announced at all
+    harness.fails("hf:org/endless", E.ResourceLimitError, ValueError, "model.safetensors",
+                  "max_download_bytes=1000000", "stopped",
+                  call=lambda: HUB_CALLS[call](harness, "hf:org/endless",
+                                               fetch={"max_download_bytes": 1_000_000, "retries": 0}))
+    assert _hub_stored("org/endless") == []
+
+
+def test_hub_endless_body_stops_at_the_pinned_size(harness):
+    body = st_bytes(good_state_dict())
+    repo = harness.hub.add_repo("org/endless", {"model.safetensors": body})
+    repo.modes["model.safetensors"] = "endless"
+    lock = harness.tmp / "weightport.lock"
+    lock.write_text(json.dumps({"version": 1, "sources": {"hf:org/endless": {"location": "org/endless",
+                                                                            "size": len(body)}}}))
+    harness.fails("hf:org/endless", E.IntegrityError, ValueError, f"pinned size is {len(body)}", "stopped",
+                  fetch={"lockfile": lock, "retries": 0})
+    assert _hub_stored("org/endless") == []
+
+
+def test_hub_endless_body_past_its_announced_size_is_not_the_announced_file(harness):
+    body = st_bytes(good_state_dict())
+    repo = harness.hub.add_repo("org/endless", {"model.safetensors": body})
+    repo.modes["model.safetensors"] = "endless_announced"  # announces the real size, then never stops
+    harness.fails("hf:org/endless", E.IntegrityError, ValueError, "not the file the hub announced",
+                  f"the size the hub announced is {len(body)}", fetch={"retries": 0})
+    assert harness.hub.count("GET", "/org/endless/resolve/main/model.safetensors") == 2  # once more, then refused
+    assert _hub_stored("org/endless") == []
+
+
+def test_hub_oversize_file_is_refused_before_its_body(harness):
+    repo = harness.hub.add_repo("org/huge", {"model.safetensors": st_bytes(good_state_dict())})
+    repo.modes["model.safetensors"] = "oversize"
+    harness.fails("hf:org/huge", E.ResourceLimitError, ValueError, "hf:org/huge", str(1 << 50),
+                  "max_download_bytes", fetch={"retries": 0})
+    assert harness.hub.count("GET") == 0 and _hub_stored("org/huge") == []
+
+
+def test_hub_file_announced_beyond_its_pin_is_refused_before_its_body(harness):
+    body = st_bytes(good_state_dict())
+    harness.hub.add_repo("org/grown", {"model.safetensors": body + b"\0" * 64})
+    lock = harness.tmp / "weightport.lock"
+    lock.write_text(json.dumps({"version": 1, "sources": {"hf:org/grown": {"location": "org/grown",
+                                                                          "size": len(body)}}}))
+    harness.fails("hf:org/grown", E.IntegrityError, ValueError, "announces", f"pinned size is {len(body)}",
+                  fetch={"lockfile": lock, "retries": 0})
+    assert harness.hub.count("GET") == 0 and _hub_stored("org/grown") == []
+
+
+def test_hub_trickling_server_meets_the_overall_deadline(harness):
+    repo = harness.hub.add_repo("org/slow", {"model.safetensors": st_bytes(good_state_dict())})
+    repo.modes["model.safetensors"] = "trickle"
+    harness.fails("hf:org/slow", E.DownloadTimeoutError, TimeoutError, "model.safetensors", "deadline=1s",
+                  fetch={"deadline": 1.0, "retries": 0, "timeout": 5})
+    assert _hub_stored("org/slow") == []
+
+
+def test_hub_stalled_body_meets_the_idle_timeout(harness):
+    repo = harness.hub.add_repo("org/stall", {"model.safetensors": st_bytes(good_state_dict())})
+    repo.modes["model.safetensors"] = "stall"
+    harness.fails("hf:org/stall", E.DownloadTimeoutError, TimeoutError, "model.safetensors", "stopped sending",
+                  fetch={"timeout": 0.5, "retries": 0})
+    assert _hub_stored("org/stall") == []
+
+
+@pytest.mark.parametrize("header", ["X-Linked-Etag", "X-Repo-Commit"])
+def test_hub_answer_that_would_name_a_path_is_refused(harness, header):
+    repo = harness.hub.add_repo("org/names", {"model.safetensors": st_bytes(good_state_dict())})
+    repo.headers["model.safetensors"] = {header: '"../../../../escaped"'}
+    harness.fails("hf:org/names", E.DownloadError, OSError, "hf:org/names", "escaped", fetch={"retries": 0})
+    assert not list(harness.tmp.rglob("escaped")) and harness.hub.count("GET") == 0
+
+
 # --- 5. the cache certifies only what it verified ------------------------------------------------
 
 
@@ -385,6 +475,49 @@ def test_entry_directory_replaced_by_a_link_is_refused(harness):
     assert list(elsewhere.iterdir()) == [] and harness.server.count() == 0
 
 
+def _swapping(directory: Path, attacker: Path, held: Path) -> type:
+    """An ``EntryDir`` that, right after it opened ``directory``, moves it to ``held`` and plants a link
+    to ``attacker`` in its place: a racing writer winning the window between the check and the write."""
+    from weightport.fetch.cache import EntryDir
+
+    class Swapping(EntryDir):
+        def __init__(self, path: Path) -> None:
+            super().__init__(path)
+            if path == directory and not path.is_symlink():
+                os.rename(path, held)
+                path.symlink_to(attacker)
+
+    return Swapping
+
+
+def test_entry_directory_swapped_for_a_link_while_downloading_receives_nothing(harness, monkeypatch):
+    import weightport.fetch.download as download
+
+    url = harness.server.add("/m.safetensors", st_bytes(good_state_dict()))
+    entry = url_entry(url)
+    attacker, held = harness.tmp / "attacker-dir", harness.tmp / "held"
+    attacker.mkdir()
+    monkeypatch.setattr(download, "EntryDir", _swapping(entry.parent, attacker, held))
+    harness.fails(url, E.CacheNotWritableError, PermissionError, "swapped", str(attacker), fetch={"retries": 0})
+    assert list(attacker.iterdir()) == []  # nothing was written through the link
+    assert (held / entry.name).read_bytes() == st_bytes(good_state_dict())  # it went into the directory held open
+    assert not [p for p in held.iterdir() if p.name.endswith(".part")]
+
+
+def test_conversion_directory_swapped_for_a_link_while_storing_receives_nothing(harness, monkeypatch):
+    import weightport.fetch.cache as cache
+
+    src = write(harness, "ddp.pth", C.torch_bytes({f"module.{k}": v for k, v in good_state_dict().items()}))
+    converted = cache.cache_root() / "converted"
+    converted.mkdir(parents=True)
+    attacker, held = harness.tmp / "attacker-dir", harness.tmp / "held"
+    attacker.mkdir()
+    monkeypatch.setattr(cache, "EntryDir", _swapping(converted, attacker, held))
+    harness.fails(src, E.CacheNotWritableError, PermissionError, "swapped", str(attacker), convert_cache=True)
+    assert list(attacker.iterdir()) == []
+    assert not [p for p in held.iterdir() if p.name.endswith(".part")]
+
+
 def _converted(h) -> tuple[Path, Path]:
     state = {f"module.{k}": v for k, v in good_state_dict().items()}  # needs mapping: worth converting
     src = write(h, "ddp.pth", C.torch_bytes(state))
@@ -419,16 +552,16 @@ def test_cached_conversion_store_on_a_full_disk_leaves_the_model_as_it_was(harne
     import weightport.fetch.cache as cache
 
     src = write(harness, "ddp.pth", C.torch_bytes({f"module.{k}": v for k, v in good_state_dict().items()}))
-    real = cache.create_exclusive
+    real = cache.EntryDir.create_exclusive
     made: list[Path] = []
 
-    def full(directory: Path, name: str):
-        tmp, fd = real(directory, name)
+    def full(entry, name: str):
+        tmp, fd = real(entry, name)
         os.close(fd)
-        made.append(tmp)
+        made.append(entry.path / tmp)
         return tmp, os.open("/dev/full", os.O_WRONLY)
 
-    monkeypatch.setattr(cache, "create_exclusive", full)
+    monkeypatch.setattr(cache.EntryDir, "create_exclusive", full)
     harness.fails(src, E.DiskFullError, OSError, "cached conversion", "not changed", convert_cache=True)
     assert made and not any(p.exists() for p in made)
     assert not list((cache.cache_root() / "converted").glob("*.safetensors"))

@@ -148,3 +148,39 @@ def test_a_name_that_does_not_resolve_logs_one_line_per_retry_and_the_hint_once(
     assert "retry 1/2" in lines[0] and "retry 2/2" in lines[1]
     assert "WEIGHTPORT_OFFLINE=1" in info.value.hint  # the hint, once, with the error
     assert leftovers(tmp_path) == []
+
+
+def test_authorization_goes_to_the_url_host_only_never_across_a_redirect(tmp_path):
+    """The hub's token is sent to the hub; a redirect to another host (a CDN) drops it."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    seen: dict[str, str | None] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen[self.headers["Host"].split(":")[0] + self.path] = self.headers.get("Authorization")
+            if self.path == "/start":  # to the same port, under another host name: another host
+                self.send_response(302)
+                self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/file")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"data")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/start"
+        download(url, tmp_path / "f", headers={"authorization": "Bearer secret"}, retries=0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == {"127.0.0.1/start": "Bearer secret", "localhost/file": None}
+    assert (tmp_path / "f").read_bytes() == b"data"

@@ -167,11 +167,20 @@ class HubRepo:
 
     ``tampered`` names files whose body is sent with its last byte flipped while the headers
     (size, ``X-Linked-Etag`` sha256) still describe the real file: a man in the middle, or a bad CDN.
+    ``modes`` gives a file a fault of a hostile or broken endpoint (``HF_ENDPOINT``): ``endless`` (no
+    size announced, the body repeated until the client hangs up), ``endless_announced`` (the real
+    size announced, the body repeated anyway), ``oversize`` (``X-Linked-Size`` of 2**50 bytes),
+    ``trickle`` (one byte every ``delay`` seconds), ``stall`` (half the body, then silence for
+    ``stall`` seconds); ``headers`` overrides response headers (an ``ETag`` that is a path).
     """
 
     files: dict[str, bytes]
     commit: str = "0123456789abcdef0123456789abcdef01234567"
     tampered: set[str] = field(default_factory=set)
+    modes: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    delay: float = 0.05
+    stall: float = 5.0
 
 
 class HubServer(_Base):
@@ -204,19 +213,42 @@ class HubServer(_Base):
         body = repo.files.get(filename)
         if body is None:
             return self._error(h, 404, "EntryNotFound", repo.commit)
+        mode = repo.modes.get(filename, "ok")
         h.send_response(200)
-        h.send_header("X-Repo-Commit", repo.commit)
         sha = hashlib.sha256(body).hexdigest()
-        if filename.endswith((".safetensors", ".bin", ".pth")):  # LFS files
-            h.send_header("X-Linked-Etag", f'"{sha}"')
-            h.send_header("X-Linked-Size", str(len(body)))
-            h.send_header("ETag", f'"{hashlib.sha1(body).hexdigest()}"')
+        headers = {"X-Repo-Commit": repo.commit, "ETag": f'"{hashlib.sha1(body).hexdigest()}"'}
+        if filename.endswith((".safetensors", ".bin", ".pth")) and mode != "endless":  # LFS files
+            headers.update({"X-Linked-Etag": f'"{sha}"', "X-Linked-Size": str(len(body))})
+        if mode == "oversize":
+            headers["X-Linked-Size"] = str(1 << 50)
+        if mode in ("endless", "endless_announced"):
+            headers["Connection"] = "close"
         else:
-            h.send_header("ETag", f'"{hashlib.sha1(body).hexdigest()}"')
-        h.send_header("Content-Length", str(len(body)))
+            headers["Content-Length"] = str(len(body))
+        headers.update(repo.headers.get(filename, {}))
+        for k, v in headers.items():
+            h.send_header(k, v)
         h.end_headers()
-        if not head:
-            h.wfile.write(body[:-1] + bytes([body[-1] ^ 1]) if filename in repo.tampered and body else body)
+        if head:
+            return
+        try:
+            if mode in ("endless", "endless_announced"):
+                while True:
+                    h.wfile.write(body)
+            elif mode == "trickle":
+                for i in range(len(body)):
+                    h.wfile.write(body[i : i + 1])
+                    h.wfile.flush()
+                    time.sleep(repo.delay)
+            elif mode == "stall":
+                h.wfile.write(body[: len(body) // 2])
+                h.wfile.flush()
+                time.sleep(repo.stall)
+                h.close_connection = True
+            else:
+                h.wfile.write(body[:-1] + bytes([body[-1] ^ 1]) if filename in repo.tampered and body else body)
+        except OSError:  # the client stopped reading
+            h.close_connection = True
 
     def _error(self, h: BaseHTTPRequestHandler, status: int, code: str, commit: str | None) -> None:
         h.send_response(status)

@@ -19,16 +19,16 @@ CHILD = Path(__file__).with_name("sharded_child.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_ranks(mode: str, checkpoint: Path, out: Path) -> list[dict]:
+def run_ranks(mode: str, checkpoint: Path, out: Path, nproc: int = 2) -> list[dict]:
     out.mkdir()
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
          str(CHILD), mode, str(checkpoint), str(out)],
         env=env, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-4000:]
-    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in range(nproc)]
     for r in ranks:
         if "peak_rss_growth_kib" in r:
             total = r["report"]["distributed"]["bytes_total"]
@@ -117,3 +117,61 @@ def test_a_failure_on_any_rank_is_the_same_typed_error_on_every_rank(tmp_path: P
         assert errors[0] == errors[1]  # same type, same message, on both ranks
         assert errors[0]["type"] == expected and errors[0]["weightport"] and errors[0]["untouched"]
     assert "blocks.0.mlp.fc1.weight" in nan[0]["message"] and "on rank 1 of 2" in nan[0]["message"]
+
+
+def check_2d_meshes(ranks: list[dict], shapes: list[str]) -> None:
+    for shape in shapes:
+        meshes = [r["meshes"][shape] for r in ranks]
+        for m in meshes:
+            assert m["differ"] == []  # gathered shards == a single-process load, bit for bit
+            how = m["report"]["distributed"]["how"]
+            assert how["sliced"] == 4 * 5  # qkv weight and bias, proj, fc1 and fc2 weights of each block
+            assert how["adapted whole on rank 0, scattered (patch_embed)"] == 1
+            assert how["adapted whole on rank 0, scattered (pos_embed)"] == 1
+            assert how["re-initialised whole from rank 0's RNG state, sharded"] == 2
+            assert 0 < m["local_elements"] < m["global_elements"]  # each rank holds only its shards
+            assert m["report"]["distributed"]["bytes_read"] < 0.6 * m["report"]["distributed"]["bytes_total"]
+        assert len({json.dumps(m["report"]["loaded"]) for m in meshes}) == 1  # one plan on every rank
+        # The ranks hold different regions that together make each tensor (checked by the gather above).
+        assert len({tuple(m["coordinate"]) for m in meshes}) == len(ranks)
+
+
+@pytest.mark.ddp
+def test_two_dimensional_meshes_with_a_placement_per_mesh_dimension(tmp_path: Path, vit_checkpoint: Path) -> None:
+    check_2d_meshes(run_ranks("mesh2d", vit_checkpoint, tmp_path / "out"), ["1x2", "2x1"])
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+@pytest.mark.skipif(os.environ.get("WEIGHTPORT_DDP_SLOW") != "1", reason="four ranks on a 2-core machine: set "
+                    "WEIGHTPORT_DDP_SLOW=1")
+def test_a_two_by_two_mesh_on_four_ranks(tmp_path: Path, vit_checkpoint: Path) -> None:
+    check_2d_meshes(run_ranks("mesh2d", vit_checkpoint, tmp_path / "out", nproc=4), ["2x2"])
+
+
+@pytest.mark.ddp
+def test_fsdp1_loads_through_its_full_state_dict_and_refuses_what_it_cannot_fill(tmp_path: Path,
+                                                                                  vit_checkpoint: Path) -> None:
+    ranks = run_ranks("fsdp1", vit_checkpoint, tmp_path / "out")
+    for variant in ("use_orig_params=False", "use_orig_params=True"):
+        seen = [r["fsdp1"][variant] for r in ranks]
+        for v in seen:
+            assert v["differ"] == [] and any(n.startswith("FSDP1") for n in v["notes"])
+            assert v["untouched"]  # the refused loads changed nothing
+            assert {what: e["type"] for what, e in v["refused"].items()} == {"inner": "ShardingError",
+                                                                          "sharded": "ShardingError"}
+            assert "SHARDED_STATE_DICT" in v["refused"]["sharded"]["message"]
+        assert seen[0]["refused"] == seen[1]["refused"]  # the same error, word for word, on both ranks
+
+
+@pytest.mark.ddp
+def test_fabric_parallelize_fn_shards_and_loads(tmp_path: Path, vit_checkpoint: Path) -> None:
+    ranks = run_ranks("fabric", vit_checkpoint, tmp_path / "out")
+    for r in ranks:
+        assert r["sharded"] and r["differ"] == [] and r["trained"]
+        how = r["report"]["distributed"]["how"]
+        assert how["adapted on the slice (channels)"] == 1 and sorted(r["report"]["reinitialized"]) == [
+            "head.bias", "head.weight"]
+    read = [r["report"]["distributed"]["bytes_read"] for r in ranks]
+    total = ranks[0]["report"]["distributed"]["bytes_total"]
+    assert sum(read) == total and all(0.4 * total < n < 0.6 * total for n in read)

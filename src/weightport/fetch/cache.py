@@ -22,11 +22,13 @@ never see it change.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 SIDECAR_SUFFIX = ".sha256"
@@ -114,17 +116,159 @@ def read_sidecar(path: Path) -> tuple[str, int] | None:
         return None
 
 
-def create_exclusive(directory: Path, name: str) -> tuple[Path, int]:
-    """Create a new temp file ``.<name>.<random>.part`` in ``directory`` for writing.
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+#: Whether directories can be held open and files made relative to them (POSIX; ``os.replace`` takes
+#: the same ``dir_fd`` arguments as ``os.rename``): else by path.
+_DIR_FD = os.open in os.supports_dir_fd and os.rename in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
 
-    ``O_CREAT | O_EXCL | O_NOFOLLOW`` with an unpredictable name: nothing another user of a shared
-    cache planted (a file or a link at a guessed name) is ever opened or followed.
+
+def _opened(directory: Path) -> None:
+    """Called between opening an entry directory and the first file made in it (tests race here)."""
+
+
+class EntryDir:
+    """A cache entry directory, held open: every file weightport makes in it is made through that handle.
+
+    The directory is created if missing and opened with ``O_DIRECTORY | O_NOFOLLOW``: a symbolic
+    link in its place is refused, and because temp files, sidecars, renames and removals are then
+    made relative to the open directory (``dir_fd=``), the directory checked is the one written,
+    even when someone swaps the path for a link in between. Use as a context manager.
+
+    Raises:
+        CacheNotWritableError: The directory is a symbolic link (or not a directory).
     """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(exist_ok=True)
+        except FileExistsError:  # a link or a file there: refused below, by the open
+            pass
+        self.fd: int | None = None
+        if _DIR_FD:
+            try:
+                self.fd = os.open(directory, _DIR_FLAGS)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _linked(directory) from exc
+                raise
+        else:  # pragma: no cover - Windows: by path
+            refuse_linked_directory(directory)
+        _opened(directory)
+
+    def __enter__(self) -> EntryDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def _at(self, name: str) -> dict[str, Any]:
+        return {"path": name, "dir_fd": self.fd} if self.fd is not None else {"path": str(self.path / name)}
+
+    def create_exclusive(self, name: str) -> tuple[str, int]:
+        """A new temp file ``.<name>.<random>.part`` here, opened for writing: ``(its name, fd)``.
+
+        ``O_CREAT | O_EXCL | O_NOFOLLOW`` with an unpredictable name: nothing another user of a
+        shared cache planted (a file or a link at a guessed name) is ever opened or followed.
+        """
+        while True:
+            tmp = f".{name}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
+            try:
+                return tmp, os.open(flags=_TEMP_FLAGS, mode=0o644, **self._at(tmp))
+            except FileExistsError:  # astronomically unlikely: draw another name
+                continue
+
+    def replace(self, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst``, both in this directory."""
+        if self.fd is None:  # pragma: no cover - Windows
+            os.replace(self.path / src, self.path / dst)
+        else:
+            os.replace(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+
+    def unlink(self, name: str) -> None:
+        os.unlink(**self._at(name))
+
+    def names(self) -> list[str]:
+        """The names in this directory (the open one, not whatever the path names now)."""
+        return os.listdir(self.fd if self.fd is not None else self.path)
+
+    def symlink(self, target: str, name: str) -> None:
+        """Make a link ``name`` -> ``target`` here (the hub's snapshot pointers)."""
+        if self.fd is None:  # pragma: no cover - Windows
+            os.symlink(target, self.path / name)
+        else:
+            os.symlink(target, name, dir_fd=self.fd)
+
+    def fsync(self) -> None:
+        if self.fd is None:  # pragma: no cover - Windows
+            return
+        with contextlib.suppress(OSError):
+            os.fsync(self.fd)
+
+    def write_sidecar(self, name: str, sha256: str, size: int) -> None:
+        """Record the digest and size of the file ``name`` here (an exclusive temp file, then a rename)."""
+        target = name + SIDECAR_SUFFIX
+        tmp, fd = self.create_exclusive(target)
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(f"{sha256} {size}\n")
+            self.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.unlink(tmp)
+            raise
+
+    def check_still_here(self) -> None:
+        """Refuse when the path no longer names the directory held open (swapped while writing).
+
+        What was written went into the held directory, never through the link; this tells the
+        caller not to read the path, which now leads elsewhere.
+
+        Raises:
+            CacheNotWritableError: The path is now a link or another directory.
+        """
+        if self.fd is None:  # pragma: no cover - Windows
+            return
+        held = os.fstat(self.fd)
+        try:
+            now = os.lstat(self.path)
+        except OSError:
+            now = None
+        if now is None or (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+            raise _linked(self.path, swapped=True)
+
+
+def _linked(directory: Path, *, swapped: bool = False) -> Exception:
+    from weightport.errors import CacheNotWritableError
+
+    try:
+        target = f"a symbolic link to {os.readlink(directory)}"
+    except OSError:
+        target = "not the directory weightport opened" if swapped else "not a directory"
+    when = " (it was swapped while weightport wrote into it)" if swapped else ""
+    return CacheNotWritableError(
+        f"the cache directory {directory} is {target}{when}; weightport never writes through a link it did not make",
+        hint=f"remove the link {directory} (someone else may have planted it), or use a private cache_dir",
+    )
+
+
+def create_exclusive(directory: Path, name: str) -> tuple[Path, int]:
+    """Create a new temp file ``.<name>.<random>.part`` in ``directory`` for writing (by path).
+
+    ``O_CREAT | O_EXCL | O_NOFOLLOW`` with an unpredictable name. Files in a cache entry are made
+    through :class:`EntryDir` instead, which also holds the directory.
+    """
     while True:
         tmp = directory / f".{name}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
         try:
-            return tmp, os.open(tmp, flags, 0o644)
+            return tmp, os.open(tmp, _TEMP_FLAGS, 0o644)
         except FileExistsError:  # astronomically unlikely: draw another name
             continue
 
@@ -136,24 +280,10 @@ def refuse_linked_directory(directory: Path) -> None:
         CacheNotWritableError: Naming the link and its target.
     """
     if directory.is_symlink():
-        from weightport.errors import CacheNotWritableError
-
-        raise CacheNotWritableError(
-            f"the cache directory {directory} is a symbolic link to {os.readlink(directory)}; "
-            "weightport never writes through a link it did not make",
-            hint=f"remove the link {directory} (someone else may have planted it), or use a private cache_dir",
-        )
+        raise _linked(directory)
 
 
 def write_sidecar(path: Path, sha256: str, size: int) -> None:
     """Record a cached file's digest and size (atomically: an exclusive temp file, then a rename)."""
-    target = sidecar_path(path)
-    tmp, fd = create_exclusive(target.parent, target.name)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(f"{sha256} {size}\n")
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    with EntryDir(path.parent) as entry:
+        entry.write_sidecar(path.name, sha256, size)

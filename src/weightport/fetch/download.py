@@ -36,7 +36,7 @@ from weightport.errors import (
     RemoteFileNotFoundError,
     ResourceLimitError,
 )
-from weightport.fetch.cache import create_exclusive, refuse_linked_directory, write_sidecar
+from weightport.fetch.cache import EntryDir
 from weightport.fetch.progress import progress_bar
 from weightport.fetch.retry import BACKOFF, Transient, with_retries
 
@@ -70,6 +70,9 @@ def download(
     shown_as: str | None = None,
     max_bytes: int | None = None,
     deadline: float | None = None,
+    headers: dict[str, str] | None = None,
+    record: bool = True,
+    size_is: str = "the pinned size",
 ) -> DownloadResult:
     """Download ``url`` to ``dest`` atomically, checking size and digest.
 
@@ -88,6 +91,10 @@ def download(
             ``size`` is the limit whenever it is given (``IntegrityError`` past it).
         deadline: Seconds one attempt may take in all (``DownloadTimeoutError`` after it), however
             steadily the bytes trickle in.
+        headers: Extra request headers (the hub's authorization). They are sent to ``url``'s host
+            only: a redirect to another host drops them.
+        record: Write the ``<name>.sha256`` sidecar (weightport's caches; not huggingface_hub's).
+        size_is: What ``size`` is, for messages (``the size the hub announced``).
 
     Raises:
         DownloadError: HTTP error or unreachable server (after retries).
@@ -102,8 +109,10 @@ def download(
         raise InvalidSourceError(f"refusing to download {url!r}: only http:// and https:// URLs are fetched")
 
     def attempt() -> DownloadResult:
-        limits = _Limits(size, max_bytes, time.monotonic() + deadline if deadline is not None else None, deadline)
-        return _attempt(url, dest, sha256, size, hash_prefix, timeout, progress, shown_as or url, limits)
+        limits = _Limits(size, max_bytes, time.monotonic() + deadline if deadline is not None else None, deadline,
+                         size_is)
+        return _attempt(url, dest, sha256, size, hash_prefix, timeout, progress, shown_as or url, limits,
+                        _Request(dict(headers or {}), record))
 
     return with_retries(attempt, what=f"download of {url}", retries=retries, backoff=backoff)
 
@@ -118,17 +127,38 @@ def _attempt(
     progress: bool | None,
     shown: str,
     limits: _Limits,
+    request: _Request,
 ) -> DownloadResult:
-    tmp, fd = _open_temp(dest)
+    entry = _open_entry(dest)
+    try:
+        return _into(entry, url, dest, sha256, size, hash_prefix, timeout, progress, shown, limits, request)
+    finally:
+        entry.close()
+
+
+def _into(
+    entry: EntryDir,
+    url: str,
+    dest: Path,
+    sha256: str | None,
+    size: int | None,
+    hash_prefix: str | None,
+    timeout: float,
+    progress: bool | None,
+    shown: str,
+    limits: _Limits,
+    request: _Request,
+) -> DownloadResult:
+    tmp, fd = _temp(entry, dest)
     try:
         out = os.fdopen(fd, "wb")  # owns fd from here: closing ``out`` closes it
     except BaseException:
         os.close(fd)
-        _remove_quietly(tmp)
+        _remove_quietly(entry, tmp)
         raise
     try:
         with out:
-            response = _open(url, timeout)
+            response = _open(url, timeout, request.headers)
             with response:
                 announced = _content_length(response)
                 if announced is not None:
@@ -136,37 +166,51 @@ def _attempt(
                 digest, count = _stream(response, out, url, dest, announced, progress, shown, limits)
             os.fsync(out.fileno())
         _check(url, count, digest, announced, size, sha256, hash_prefix)
-        try:  # sidecar first, so a reader never pairs the new file with an older record
-            write_sidecar(dest, digest, count)
-        except OSError as exc:  # a missing sidecar only costs a re-hash later
-            logger.debug("could not write sidecar for %s: %s", dest, exc)
-        os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        if request.record:  # sidecar first, so a reader never pairs the new file with an older record
+            try:
+                entry.write_sidecar(dest.name, digest, count)
+            except OSError as exc:  # a missing sidecar only costs a re-fetch later
+                logger.debug("could not write sidecar for %s: %s", dest, exc)
+        entry.replace(tmp, dest.name)
+        entry.fsync()
+        entry.check_still_here()
         logger.info("downloaded %s (%d bytes) to %s", shown, count, dest)
         return DownloadResult(path=dest, sha256=digest, size=count)
     except BaseException:
-        _remove_quietly(tmp)
+        _remove_quietly(entry, tmp)
         raise
 
 
-def _open_temp(dest: Path) -> tuple[Path, int]:
-    directory = dest.parent
+def _open_entry(dest: Path) -> EntryDir:
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        refuse_linked_directory(directory)
-        return create_exclusive(directory, dest.name)
-    except PermissionError as exc:
+        return EntryDir(dest.parent)
+    except OSError as exc:
+        _not_writable(dest.parent, exc)
+        raise
+
+
+def _temp(entry: EntryDir, dest: Path) -> tuple[str, int]:
+    try:
+        return entry.create_exclusive(dest.name)
+    except OSError as exc:
+        _not_writable(dest.parent, exc)
+        raise
+
+
+def _not_writable(directory: Path, exc: OSError) -> None:
+    """Raise the typed form of a failure to write ``directory`` (permissions, a read-only mount)."""
+    if isinstance(exc, CacheNotWritableError):
+        return
+    if isinstance(exc, PermissionError):
         raise CacheNotWritableError(
             f"cannot write to the cache directory {directory}",
             hint="make it writable, or point WEIGHTPORT_CACHE (or cache_dir=) at a writable directory",
         ) from exc
-    except OSError as exc:
-        if exc.errno == errno.EROFS:
-            raise CacheNotWritableError(
-                f"the cache directory {directory} is on a read-only file system",
-                hint="point WEIGHTPORT_CACHE (or cache_dir=) at a writable directory",
-            ) from exc
-        raise
+    if exc.errno == errno.EROFS:
+        raise CacheNotWritableError(
+            f"the cache directory {directory} is on a read-only file system",
+            hint="point WEIGHTPORT_CACHE (or cache_dir=) at a writable directory",
+        ) from exc
 
 
 class _NoDowngrade(urllib.request.HTTPRedirectHandler):
@@ -178,11 +222,16 @@ class _NoDowngrade(urllib.request.HTTPRedirectHandler):
                 f"refusing redirect from {req.full_url} to non-https {newurl}",
                 hint="use an https mirror, or fetch the http URL explicitly",
             )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urlsplit(newurl).netloc != urlsplit(req.full_url).netloc:
+            for name in ("Authorization", "Cookie"):  # credentials are for the host they were meant for
+                new.remove_header(name)
+        return new
 
 
-def _open(url: str, timeout: float) -> http.client.HTTPResponse:
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+def _open(url: str, timeout: float, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    request = urllib.request.Request(url, headers={**(headers or {}), "User-Agent": USER_AGENT,
+                                                   "Accept-Encoding": "identity"})
     opener = urllib.request.build_opener(_NoDowngrade)
     try:
         return opener.open(request, timeout=timeout)
@@ -233,6 +282,14 @@ def _content_length(response: http.client.HTTPResponse) -> int | None:
 
 
 @dataclass(frozen=True)
+class _Request:
+    """What to send besides the URL, and whether to record the digest beside the file."""
+
+    headers: dict[str, str]
+    record: bool
+
+
+@dataclass(frozen=True)
 class _Limits:
     """How far one download attempt may go: the pinned size, the hard cap, the deadline."""
 
@@ -240,12 +297,13 @@ class _Limits:
     cap: int | None
     ends_at: float | None
     deadline: float | None
+    size_is: str = "the pinned size"
 
     def check(self, url: str, count: int, *, announced: bool = False) -> None:
         what = "announces" if announced else "sent more than"
         if self.pinned is not None and count > self.pinned:
             raise IntegrityError(
-                f"{url} {what} {count} bytes but the pinned size is {self.pinned}; stopped there",
+                f"{url} {what} {count} bytes but {self.size_is} is {self.pinned}; stopped there",
                 hint="the file changed upstream or the pin is wrong; nothing was cached",
             )
         if self.cap is not None and count > self.cap:
@@ -360,23 +418,10 @@ def _check(
         )
 
 
-def _fsync_dir(directory: Path) -> None:
+def _remove_quietly(entry: EntryDir, name: str) -> None:
     try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink()
+        entry.unlink(name)
     except FileNotFoundError:
         pass
     except OSError as exc:
-        logger.warning("could not remove temp file %s: %s", path, exc)
+        logger.warning("could not remove temp file %s: %s", entry.path / name, exc)

@@ -8,14 +8,15 @@ renamed aside (quarantined, never deleted: it may be evidence) and fetched again
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 from pathlib import Path
 
 from weightport.digest import file_sha256
-from weightport.errors import IntegrityError
-from weightport.fetch.cache import read_sidecar, sidecar_path, write_sidecar
+from weightport.errors import IntegrityError, WeightportError
+from weightport.fetch.cache import EntryDir, read_sidecar, sidecar_path, write_sidecar
 
 logger = logging.getLogger("weightport")
 
@@ -70,17 +71,18 @@ def quarantine(path: Path, reason: str) -> Path | None:
     """
     aside = path.with_name(f"{path.name}.corrupt-{time.time_ns()}")
     try:
-        os.replace(path, aside)
+        with EntryDir(path.parent) as entry:  # renamed within the directory held open, never through a link
+            entry.replace(path.name, aside.name)
+            with contextlib.suppress(OSError):
+                entry.unlink(sidecar_path(path).name)
     except FileNotFoundError:
         return None
+    except WeightportError:
+        raise
     except OSError as exc:
         raise IntegrityError(
             f"cached file {path} is bad ({reason}) and cannot be moved aside: {exc.strerror}",
             hint=f"delete {path} by hand, or point the cache at a writable directory",
         ) from exc
-    try:
-        sidecar_path(path).unlink()
-    except OSError:
-        pass
     logger.warning("cached file %s is bad (%s); moved to %s and fetching again", path, reason, aside.name)
     return aside

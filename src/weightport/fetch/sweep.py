@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from weightport.fetch.cache import TEMP_SUFFIX
+from weightport.fetch.cache import TEMP_SUFFIX, EntryDir
 
 logger = logging.getLogger("weightport")
 
@@ -21,7 +21,22 @@ def sweep_entry(target: Path) -> int:
     Returns:
         How many files were removed.
     """
-    return _remove(target.parent.glob(f".{target.name}.*{TEMP_SUFFIX}"))
+    prefix = f".{target.name}."
+    removed = 0
+    try:
+        entry = EntryDir(target.parent)
+    except OSError:
+        return 0
+    with entry:  # the directory held open: nothing is removed through a link planted in its place
+        for name in entry.names():
+            if name.startswith(prefix) and name.endswith(TEMP_SUFFIX):
+                try:
+                    entry.unlink(name)
+                    removed += 1
+                    logger.info("removed stale temp file %s", target.parent / name)
+                except OSError:
+                    pass
+    return removed
 
 
 def sweep_dir(directory: Path, max_age: float = 24 * 3600.0) -> int:

@@ -117,13 +117,17 @@ def load_weights(module: nn.Module, source: SourceLike, *, options: LoadOptions 
         StrictLoadError: ``strict`` and some model weights are not in the checkpoint, or nothing matched.
         WeightportError: Any other failure to resolve, fetch or read the source.
     """
-    from weightport.loading.sharded import holds_dtensors, load_sharded
+    from weightport.loading.sharded import flattened_by_fsdp1, holds_dtensors, load_sharded
 
     opts = LoadOptions.build(options, **kwargs)
     if holds_dtensors(module):  # FSDP2 / tensor parallel: each rank reads only its shards
         report = load_sharded(module, source, opts, lambda: fetch_source(source, opts))
     else:
+        fsdp1 = flattened_by_fsdp1(module)  # refused unless its full state dict loads right
         report = run_load(source, opts, module=module)[1]
+        if fsdp1:
+            report.notes.append("FSDP1 (FullyShardedDataParallel): loaded through its full state dict; every rank "
+                                "read the whole checkpoint (FSDP2 fully_shard reads only each rank's shards)")
     if not opts.reinit:
         warn_replaced(report, advice="build the model with the checkpoint's shapes to keep them, or pass "
                       "reinit=[...] to say it is on purpose")

@@ -10,6 +10,7 @@ same source into the same layout read that file with exact names: a straight mem
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import hashlib
@@ -99,31 +100,36 @@ def store_conversion(conversion: Conversion, tensors: dict[str, Any], plan: Load
         DiskFullError: Not enough space (or a file-size limit).
         CacheNotWritableError: The cache cannot be written.
     """
-    from weightport.fetch.cache import create_exclusive, refuse_linked_directory, write_sidecar
+    from weightport.fetch.cache import EntryDir
     from weightport.formats.safetensors_writer import safetensors_bytes
 
     tensors = _unshared({k: t.detach().contiguous() for k, t in tensors.items()})
     metadata = {"weightport_conversion": FORMAT_VERSION, "source": plan.source.uri,
                 "source_sha256": conversion.source_sha256, "source_format": plan.source.format or ""}
     data = safetensors_bytes(tensors, metadata)  # 64-byte aligned data (formats/safetensors_writer.py)
-    directory = conversion.path.parent
-    tmp: Path | None = None
+    name = conversion.path.name
+    tmp: str | None = None
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        refuse_linked_directory(directory)
-        tmp, fd = create_exclusive(directory, conversion.path.name)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        write_sidecar(conversion.path, hashlib.sha256(data).hexdigest(), len(data))
-        os.replace(tmp, conversion.path)
-        tmp = None
+        with EntryDir(conversion.path.parent) as entry:  # every file made relative to the directory held open
+            try:
+                tmp, fd = entry.create_exclusive(name)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                entry.write_sidecar(name, hashlib.sha256(data).hexdigest(), len(data))
+                entry.replace(tmp, name)
+                tmp = None
+                entry.check_still_here()
+            finally:
+                if tmp is not None:
+                    with contextlib.suppress(OSError):
+                        entry.unlink(tmp)
     except OSError as exc:
-        raise _store_error(conversion.path, len(data), exc) from exc
-    finally:
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
+        error = _store_error(conversion.path, len(data), exc)
+        if error is exc:
+            raise
+        raise error from exc
     return conversion.path
 
 

@@ -101,6 +101,49 @@ def holds_dtensors(module: nn.Module) -> bool:
     return any(isinstance(p, DTensor) for p in module.parameters())
 
 
+def flattened_by_fsdp1(module: nn.Module) -> bool:
+    """Whether ``module`` holds parameters flattened by FSDP1 ``FullyShardedDataParallel``.
+
+    Returns:
+        ``True`` when ``module`` is the FSDP1 wrapper itself under ``FULL_STATE_DICT`` (not
+        ``rank0_only``): its ``state_dict()`` gathers whole tensors and ``load_state_dict`` shards them
+        again, so an ordinary load is right (every rank reads the whole checkpoint). ``False`` when no
+        parameter is flattened.
+
+    Raises:
+        ShardingError: Flattened parameters seen any other way: a module inside the wrapper (what
+            ``self`` is in a LightningModule hook under ``FSDPStrategy``) holds 1-D views of this
+            rank's flat shard or the flat parameter itself, and another state-dict type gives local or
+            ``ShardedTensor`` values that a checkpoint tensor cannot be copied into.
+    """
+    flat = [name for name, p in module.named_parameters() if getattr(p, "_fsdp_flattened", False)]
+    if not flat:
+        return False
+    from torch.distributed.fsdp import FullyShardedDataParallel, StateDictType
+
+    hint = ("load before FSDP wraps the model (under Lightning's FSDPStrategy: self.load_pretrained in "
+            "configure_model), shard with FSDP2 fully_shard (ModelParallelStrategy) to read only each rank's "
+            "shards, or load into the FullyShardedDataParallel wrapper itself on every rank under "
+            "FSDP.state_dict_type(model, StateDictType.FULL_STATE_DICT)")
+    if not isinstance(module, FullyShardedDataParallel):
+        raise ShardingError(
+            f"{type(module).__name__} holds parameters flattened by FSDP1 (FullyShardedDataParallel) ({flat[0]}"
+            f"{f' and {len(flat) - 1} more' if len(flat) > 1 else ''}): inside the FSDP1 wrapper they are this "
+            "rank's pieces of a flat shard, not the model's tensors, so no checkpoint tensor can be copied into them",
+            hint=hint)
+    try:
+        settings = FullyShardedDataParallel.get_state_dict_type(module)
+    except AssertionError as exc:  # the wrapped modules disagree on their state-dict type
+        raise ShardingError(f"the FSDP1 modules have different state-dict types: {exc}", hint=hint) from exc
+    rank0_only = bool(getattr(settings.state_dict_config, "rank0_only", False))
+    if settings.state_dict_type != StateDictType.FULL_STATE_DICT or rank0_only:
+        what = f"{settings.state_dict_type.name}" + (" with rank0_only=True" if rank0_only else "")
+        raise ShardingError(
+            f"the FSDP1 model's state-dict type is {what}: its state dict does not hold the whole tensors on "
+            "every rank, so a checkpoint cannot be loaded through it", hint=hint)
+    return True
+
+
 @dataclass
 class _Shards:
     """What this rank will assign: local tensors by target key, and how each was made."""
