@@ -84,8 +84,14 @@ def child(model_name: str, checkpoint: str, approach: str, out: str) -> None:
         fully_shard(model, mesh=mesh)
     seconds = time.perf_counter() - t0
     growth = _kib("VmHWM") - before
+    # Resident once every local value has been read (as the first forward would): pages the load
+    # unmapped from this process come back only where the rank's own shards lie.
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            getattr(tensor, "to_local", lambda t=tensor: t)().sum()
+    touched = _kib("VmRSS") - before
     result = {"rank": dist.get_rank(), "seconds": seconds, "peak_growth_mib": growth / 1024,
-              "bytes_read": read}
+              "resident_after_read_mib": touched / 1024, "bytes_read": read}
     Path(out, f"rank{dist.get_rank()}.json").write_text(json.dumps(result))
     dist.barrier()
     dist.destroy_process_group()
@@ -137,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                     "seconds": max(statistics.median(r["seconds"] for r in runs) for runs in per_rank),
                     "peak_growth_mib": [round(statistics.median(r["peak_growth_mib"] for r in runs), 1)
                                         for runs in per_rank],
+                    "resident_after_read_mib": [
+                        round(statistics.median(r["resident_after_read_mib"] for r in runs), 1) for runs in per_rank],
                     "bytes_read_mib": [None if runs[0]["bytes_read"] is None
                                        else round(runs[0]["bytes_read"] / 2**20, 1) for runs in per_rank],
                 })  # fmt: skip
@@ -156,18 +164,22 @@ def _markdown(result: dict) -> str:
         f"# Sharded loading: {result['model']}, {result['checkpoint_mib']} MiB safetensors",
         "",
         f"Median of {result['repeat']} runs per cell, each a fresh `torchrun` (gloo, CPU, one thread per rank). "
-        "Peak RSS growth is per rank during the load (VmHWM reset just before the build); time is the slowest "
-        "rank's, from the build to a sharded model holding the weights.",
+        "Peak RSS growth is per rank during the load (VmHWM reset just before the build); resident after reading "
+        "is VmRSS growth once every local tensor has been summed (what the first forward touches); time is the "
+        "slowest rank's, from the build to a sharded model holding the weights.",
         "",
-        "| approach | ranks | time (s) | peak RSS growth per rank (MiB) | × checkpoint | read per rank (MiB) |",
-        "|---|---|---|---|---|---|",
+        "| approach | ranks | time (s) | peak RSS growth per rank (MiB) | × checkpoint | resident after reading "
+        "every shard (MiB) | × checkpoint | read per rank (MiB) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     size = result["checkpoint_mib"]
     for row in result["rows"]:
         growth = row["peak_growth_mib"]
         read = "—" if row["bytes_read_mib"][0] is None else " / ".join(f"{r:g}" for r in row["bytes_read_mib"])
+        resident = row["resident_after_read_mib"]
         lines.append(f"| {row['approach']} | {row['ranks']} | {row['seconds']:.2f} | "
-                     f"{' / '.join(f'{g:g}' for g in growth)} | {max(growth) / size:.2f} | {read} |")
+                     f"{' / '.join(f'{g:g}' for g in growth)} | {max(growth) / size:.2f} | "
+                     f"{' / '.join(f'{g:g}' for g in resident)} | {max(resident) / size:.2f} | {read} |")
     m = result["machine"]
     lines += ["", f"Machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}, torch {m['torch']}; "
               f"load average at the end {', '.join(f'{x:.1f}' for x in m['load_average'])}.", ""]

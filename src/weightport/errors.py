@@ -207,7 +207,8 @@ class VerificationError(WeightportError, RuntimeError):
 
 
 class ShardingError(WeightportError, ValueError):
-    """A sharded parameter whose placement a load cannot fill (e.g. ``Partial``), or whose shard disagrees."""
+    """A sharded parameter whose placement a load cannot fill (e.g. ``Partial``), whose shard disagrees, or a
+    check a single-process load would make that a sharded load cannot (``verify="auto"``)."""
 
 
 class RankMismatchError(WeightportError, RuntimeError):

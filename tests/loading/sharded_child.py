@@ -16,6 +16,9 @@ writes ``OUT/rank<N>.json`` with what the rank saw. Modes:
   loads through its full state dict; a module inside it and a ``SHARDED_STATE_DICT`` are refused.
 - ``fabric``: Lightning Fabric with ``ModelParallelStrategy(parallelize_fn)``: the function shards
   with ``fully_shard`` and loads; ``fabric.setup`` then finds nothing left on meta.
+- ``verify``: a torchvision MobileNetV3 checkpoint (CHECKPOINT) into timm's, fully sharded: a mapping
+  that one process verifies by default is refused sharded; after one single-process load with
+  ``convert_cache=True`` stored the verified conversion, the sharded load reads it.
 - ``failures``: with a checkpoint whose only NaN lies in rank 1's half, two loads that must fail on
   every rank with the same error: into a ViT of another width (nothing fits), and into the right ViT.
 
@@ -176,6 +179,35 @@ def fsdp1(checkpoint: str) -> dict:
     return results
 
 
+def verify(checkpoint: str, mesh) -> dict:
+    def sharded() -> torch.nn.Module:
+        with torch.device("meta"):
+            model = timm.create_model("mobilenetv3_small_100", bn_eps=1e-3)
+        fully_shard(model, mesh=mesh)
+        return model
+
+    result: dict = {}
+    model = sharded()
+    try:
+        weightport.load_weights(model, checkpoint)
+    except Exception as exc:
+        result["refused"] = {**outcome(exc), "hint": getattr(exc, "hint", None),
+                             "untouched": all((v.to_local() if isinstance(v, DTensor) else v).is_meta
+                                              for v in model.state_dict().values())}
+    if dist.get_rank() == 0:  # the hint: verify once where the model fits, storing the conversion
+        single = timm.create_model("mobilenetv3_small_100", bn_eps=1e-3)
+        report = weightport.load_weights(single, checkpoint, convert_cache=True)
+        result["single_verified"] = bool(report.verification and report.verification["passed"])
+    dist.barrier()
+    expected = timm.create_model("mobilenetv3_small_100", bn_eps=1e-3)
+    weightport.load_weights(expected, checkpoint)
+    model = sharded()
+    report = weightport.load_weights(model, checkpoint, convert_cache=True)
+    result["notes"] = report.notes
+    result["differ"] = differ(gathered(model), expected.state_dict())
+    return result
+
+
 def fabric(checkpoint: str, out: Path) -> None:
     import lightning.fabric as lf
     from lightning.fabric.strategies import ModelParallelStrategy
@@ -253,10 +285,11 @@ def main() -> None:
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.set_num_threads(1)
     mesh = init_device_mesh("cpu", (world,))
-    if mode in ("failures", "mesh2d", "fsdp1"):
+    if mode in ("failures", "mesh2d", "fsdp1", "verify"):
         done = {"failures": lambda: {"errors": failures(checkpoint, mesh)},
                 "mesh2d": lambda: {"meshes": mesh2d(checkpoint, world)},
-                "fsdp1": lambda: {"fsdp1": fsdp1(checkpoint)}}[mode]()
+                "fsdp1": lambda: {"fsdp1": fsdp1(checkpoint)},
+                "verify": lambda: {"verify": verify(checkpoint, mesh)}}[mode]()
         (out / f"rank{rank}.json").write_text(json.dumps({"rank": rank, **done}))
         dist.barrier()
         dist.destroy_process_group()

@@ -19,9 +19,9 @@ CHILD = Path(__file__).with_name("sharded_child.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_ranks(mode: str, checkpoint: Path, out: Path, nproc: int = 2) -> list[dict]:
+def run_ranks(mode: str, checkpoint: Path, out: Path, nproc: int = 2, **env_extra: str) -> list[dict]:
     out.mkdir()
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1", **env_extra}
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
          str(CHILD), mode, str(checkpoint), str(out)],
@@ -175,3 +175,29 @@ def test_fabric_parallelize_fn_shards_and_loads(tmp_path: Path, vit_checkpoint: 
     read = [r["report"]["distributed"]["bytes_read"] for r in ranks]
     total = ranks[0]["report"]["distributed"]["bytes_total"]
     assert sum(read) == total and all(0.4 * total < n < 0.6 * total for n in read)
+
+
+@pytest.mark.ddp
+def test_a_mapping_one_process_verifies_is_refused_sharded_until_its_verified_conversion_is_stored(
+        tmp_path: Path) -> None:
+    import torch
+    import torchvision
+
+    sys.path.insert(0, str(ROOT))
+    try:
+        from tests.conftest import save
+        from tests.helpers.models import randomize_bn
+    finally:
+        sys.path.pop(0)
+    torch.manual_seed(0)
+    source = randomize_bn(torchvision.models.mobilenet_v3_small()).eval()
+    path = save(source.state_dict(), tmp_path / "mobilenet_v3_small.pth")
+    ranks = run_ranks("verify", path, tmp_path / "out", WEIGHTPORT_CACHE=str(tmp_path / "cache"))
+    seen = [r["verify"] for r in ranks]
+    for v in seen:
+        refused = v["refused"]
+        assert refused["type"] == "ShardingError" and refused["untouched"]
+        assert "verifies by default against torchvision:mobilenet_v3_small" in refused["message"]
+        assert "convert_cache=True" in refused["hint"] and "verify=False" in refused["hint"]
+        assert v["differ"] == [] and any(n.startswith("read from the cached conversion") for n in v["notes"])
+    assert seen[0]["refused"] == seen[1]["refused"] and seen[0]["single_verified"]

@@ -259,20 +259,6 @@ def _linked(directory: Path, *, swapped: bool = False) -> Exception:
     )
 
 
-def create_exclusive(directory: Path, name: str) -> tuple[Path, int]:
-    """Create a new temp file ``.<name>.<random>.part`` in ``directory`` for writing (by path).
-
-    ``O_CREAT | O_EXCL | O_NOFOLLOW`` with an unpredictable name. Files in a cache entry are made
-    through :class:`EntryDir` instead, which also holds the directory.
-    """
-    while True:
-        tmp = directory / f".{name}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
-        try:
-            return tmp, os.open(tmp, _TEMP_FLAGS, 0o644)
-        except FileExistsError:  # astronomically unlikely: draw another name
-            continue
-
-
 def refuse_linked_directory(directory: Path) -> None:
     """Refuse a cache entry directory that is a symbolic link (another user could point it anywhere).
 
