@@ -24,6 +24,7 @@ from weightport.layout.match import Match, match_keys
 from weightport.layout.rename import apply_rules, load_rules
 from weightport.layout.roles import find_roles
 from weightport.loading.options import LoadOptions
+from weightport.loading.proof import LoadProver
 from weightport.loading.source_io import OpenedSource
 from weightport.report import LoadPlan, Mismatch, Reinit, TensorRecord, Uncastable
 
@@ -99,7 +100,7 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     heads = head_keys(module, list(target), into=options.into, reinit=options.reinit)
     renamed = _ecosystem_converted(renamed, module, target, heads, options, plan.notes)
     renamed = _qkv_bias_harmonised(renamed, target, options, plan.notes)
-    matches = _match(renamed, target, options)
+    matches = _match(renamed, target, options, LoadProver(module, opened, renamed.origin, options))
     plan.into = options.into or _common_into(matches)
     plan.notes.extend(opened.extracted.notes)
     if opened.extracted.dropped:
@@ -371,15 +372,15 @@ def _needs_mapping(renamed: Renamed, target: dict[str, Any], options: LoadOption
     return len(found) < min(len(renamed.tensors), len(target))
 
 
-def _match(renamed: Renamed, target: dict[str, Any], options: LoadOptions) -> list[Match]:
+def _match(renamed: Renamed, target: dict[str, Any], options: LoadOptions, prove: LoadProver) -> list[Match]:
     from weightport.layout.structural_match import align_leftovers
 
     source = list(renamed.tensors)
     if options.match == "structural":
-        return align_leftovers(source, target, [], renamed.tensors, options)
+        return align_leftovers(source, target, [], renamed.tensors, options, prove)
     matches = _match_keys(tuple(source), tuple(target), options.into)
     if options.match == "auto":
-        matches += align_leftovers(source, target, matches, renamed.tensors, options)
+        matches += align_leftovers(source, target, matches, renamed.tensors, options, prove)
     return matches
 
 
