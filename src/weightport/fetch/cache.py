@@ -123,10 +123,6 @@ _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLL
 _DIR_FD = os.open in os.supports_dir_fd and os.rename in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
 
 
-def _opened(directory: Path) -> None:
-    """Called between opening an entry directory and the first file made in it (tests race here)."""
-
-
 class EntryDir:
     """A cache entry directory, held open: every file weightport makes in it is made through that handle.
 
@@ -156,7 +152,6 @@ class EntryDir:
                 raise
         else:  # pragma: no cover - Windows: by path
             refuse_linked_directory(directory)
-        _opened(directory)
 
     def __enter__(self) -> EntryDir:
         return self
