@@ -144,7 +144,7 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             ops=renamed.ops[m.source_key] + ([m.detail] if m.detail else []) + shape_ops + ([cast] if cast else []),
             confidence=m.confidence,
         ))
-        finite = options.check_finite and _finite_into(tensor, dest.dtype, opened.finite)
+        finite = options.check_finite and _finite_into(tensor, dest.dtype)
         if options.check_finite and not finite:
             plan.nonfinite.append(origin)
         fitter, ctx = fit if fit else (None, None)
@@ -231,14 +231,13 @@ def _checkpoint_head(left: list[str], renamed: Renamed, plan: LoadPlan, module: 
     return [renamed.origin[k] for k in keys]
 
 
-def _finite_into(tensor: Any, dtype: Any, scan: Any = None) -> bool:
-    """Whether ``tensor`` holds no NaN/infinity and, cast to a narrower float ``dtype``, still none
-    (``scan``: a :class:`~weightport.loading.apply.FiniteScan` that may already know the first part)."""
+def _finite_into(tensor: Any, dtype: Any) -> bool:
+    """Whether ``tensor`` holds no NaN/infinity and, cast to a narrower float ``dtype``, still none."""
     import torch
 
     from weightport.loading.apply import all_finite
 
-    if not (scan.finite(tensor) if scan is not None else all_finite(tensor)):
+    if not all_finite(tensor):
         return False
     if not (tensor.is_floating_point() and dtype.is_floating_point) or tensor.numel() == 0:
         return True

@@ -29,7 +29,6 @@ class OpenedSource:
     original_keys: dict[str, str]  # canonical key -> key as in the checkpoint
     key_ops: dict[str, list[str]]  # canonical key -> canonicalisation rules applied
     timings: dict[str, float] = field(default_factory=dict)
-    finite: Any = None  # a FiniteScan of the tensors started while the model was built, if any
 
     def info(self) -> SourceInfo:
         """Provenance for the plan and report."""
