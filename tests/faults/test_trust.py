@@ -4,7 +4,8 @@ Each case goes through the public API (``load_weights``, ``plan``, ``read_state_
 and asserts, with :meth:`tests.test_fault_suite.Harness.fails`: the error class and its built-in,
 the message's words and a hint, the model bit-equal to before, no marker file, and nothing bad
 under a final cache name. Cases whose danger is memory or time run in a child process under
-``RLIMIT_AS`` (``tests/faults/test_bounded.py``).
+``RLIMIT_AS`` (``tests/faults/test_bounded.py``), and this whole file runs once more in a child under
+an address-space limit (``tests/faults/test_corpus_rlimit.py``).
 """
 
 from __future__ import annotations
@@ -425,6 +426,16 @@ def test_hub_stalled_body_meets_the_idle_timeout(harness):
     harness.fails("hf:org/stall", E.DownloadTimeoutError, TimeoutError, "model.safetensors", "stopped sending",
                   fetch={"timeout": 0.5, "retries": 0})
     assert _hub_stored("org/stall") == []
+
+
+def test_timm_weights_from_the_hub_are_bounded_too(harness):
+    pytest.importorskip("timm")
+    repo = harness.hub.add_repo("timm/resnet18.a1_in1k", {"model.safetensors": b"\0" * 65536})
+    repo.modes["model.safetensors"] = "endless"
+    harness.fails("timm:resnet18.a1_in1k", E.ResourceLimitError, ValueError, "max_download_bytes=1000000",
+                  call=lambda: weightport.read_state_dict("timm:resnet18.a1_in1k",
+                                                          fetch={"max_download_bytes": 1_000_000, "retries": 0}))
+    assert _hub_stored("timm/resnet18.a1_in1k") == []
 
 
 @pytest.mark.parametrize("header", ["X-Linked-Etag", "X-Repo-Commit"])

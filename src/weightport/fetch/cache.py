@@ -123,10 +123,6 @@ _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLL
 _DIR_FD = os.open in os.supports_dir_fd and os.rename in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
 
 
-def _opened(directory: Path) -> None:
-    """Called between opening an entry directory and the first file made in it (tests race here)."""
-
-
 class EntryDir:
     """A cache entry directory, held open: every file weightport makes in it is made through that handle.
 
@@ -156,7 +152,6 @@ class EntryDir:
                 raise
         else:  # pragma: no cover - Windows: by path
             refuse_linked_directory(directory)
-        _opened(directory)
 
     def __enter__(self) -> EntryDir:
         return self
@@ -257,20 +252,6 @@ def _linked(directory: Path, *, swapped: bool = False) -> Exception:
         f"the cache directory {directory} is {target}{when}; weightport never writes through a link it did not make",
         hint=f"remove the link {directory} (someone else may have planted it), or use a private cache_dir",
     )
-
-
-def create_exclusive(directory: Path, name: str) -> tuple[Path, int]:
-    """Create a new temp file ``.<name>.<random>.part`` in ``directory`` for writing (by path).
-
-    ``O_CREAT | O_EXCL | O_NOFOLLOW`` with an unpredictable name. Files in a cache entry are made
-    through :class:`EntryDir` instead, which also holds the directory.
-    """
-    while True:
-        tmp = directory / f".{name}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
-        try:
-            return tmp, os.open(tmp, _TEMP_FLAGS, 0o644)
-        except FileExistsError:  # astronomically unlikely: draw another name
-            continue
 
 
 def refuse_linked_directory(directory: Path) -> None:

@@ -15,10 +15,16 @@ correspondence from the shapes and the module structure alone, in ``O(n log n)``
    segments; anchors out of that order are still paired (a unique signature is strong evidence) but
    with less confidence.
 3. **Pair segments**: consecutive segments are merged into a window until every signature in the
-   window occurs as often on one side as on the other; then the k-th module of a signature on one
-   side is paired with the k-th on the other. This tolerates local reordering (a norm layer
-   registered before its convolution in one library, a position embedding before or after the patch
-   projection) without ever pairing out of order within a signature.
+   window occurs as often on one side as on the other. A signature found once on each side of the
+   window pairs its two modules (this tolerates local reordering: a norm layer registered before its
+   convolution in one library, a position embedding before or after the patch projection). Several
+   modules of one signature pair only as far as something proves it
+   (:mod:`weightport.layout.sibling_order`): their positions in a sequence (``blocks.3`` ↔
+   ``blocks.3``), their names (``norm1`` ↔ ``ln_1``), or the caller's ``prove`` (the two models'
+   dataflow, :mod:`weightport.layout.dataflow`). Registration order alone proves nothing for
+   siblings (a shortcut registered before the main branch in one library, after it in another): such
+   a group is left unpaired and recorded in :attr:`Alignment.ambiguous`, and
+   :meth:`Alignment.raise_for_ambiguity` refuses it with the rename rules that would decide it.
 4. **Fill gaps**: a window that ends with exactly one unpaired module on each side whose roles and
    ranks agree but whose shapes differ (a classifier with another class count, a stem with another
    number of input channels) pairs them with low confidence, so that fitters or re-initialisation
@@ -47,13 +53,20 @@ from dataclasses import dataclass, field
 
 from weightport.errors import AmbiguousMappingError, ArchitectureMismatchError
 from weightport.layout.derived import is_derived
+from weightport.layout.sibling_order import GroupProof, index_paths, order_proof
 from weightport.layout.spec import TensorSpec
 from weightport.text import listing
 
+#: Proves the pairing of a group of same-shaped modules (source paths, target paths), or returns ``None``.
+Prover = Callable[[Sequence[str], Sequence[str]], "GroupProof | None"]
+
 __all__ = [
     "Alignment",
+    "AmbiguousGroup",
     "Divergence",
+    "GroupProof",
     "Pairing",
+    "Prover",
     "align",
     "alignment_to_rules",
     "register_role_alias",
@@ -99,9 +112,8 @@ _OPTIONAL_ROLES = frozenset({"num_batches_tracked"})
 _CONF_ANCHOR = 1.0
 _CONF_ANCHOR_OUT_OF_ORDER = 0.85
 _CONF_RANK_SINGLE = 0.98
-# The k-th of several same-shaped modules paired with the k-th: decided by registration order alone,
-# so never reported as sure as a pairing that structure decides (a unique shape, the one module left).
-_CONF_RANK_REPEATED = 0.8
+# Several same-shaped modules: as sure as what proved their pairing (sibling_order.CONFIDENCE), never
+# as sure as a pairing that a unique shape decides; less again in a window merged over anchors.
 _CONF_RANK_MERGED_WINDOW = 0.75
 _CONF_GAP = 0.6
 _CONF_REGROUPED = 0.85
@@ -152,6 +164,22 @@ class Divergence:
     detail: str
 
 
+@dataclass(frozen=True)
+class AmbiguousGroup:
+    """Same-shaped modules that nothing but their registration order would pair (left unpaired).
+
+    Attributes:
+        source_modules: The checkpoint's modules, in checkpoint order.
+        target_modules: The model's modules, in registration order.
+        by_order: ``(checkpoint key, model key)`` of the pairing by order, tensor by tensor: the rename
+            rules a user edits to name the right pairs.
+    """
+
+    source_modules: tuple[str, ...]
+    target_modules: tuple[str, ...]
+    by_order: tuple[tuple[str, str], ...]
+
+
 @dataclass
 class Alignment:
     """The result of :func:`align`.
@@ -161,12 +189,14 @@ class Alignment:
         unmatched_source: Checkpoint keys not paired, in checkpoint order.
         unmatched_target: Model keys not paired, in model order.
         divergences: Where the structures differ (empty when they are the same architecture).
+        ambiguous: Groups of same-shaped modules left unpaired because nothing proves their pairing.
     """
 
     pairs: list[Pairing] = field(default_factory=list)
     unmatched_source: list[str] = field(default_factory=list)
     unmatched_target: list[str] = field(default_factory=list)
     divergences: list[Divergence] = field(default_factory=list)
+    ambiguous: list[AmbiguousGroup] = field(default_factory=list)
 
     @property
     def same_architecture(self) -> bool:
@@ -185,6 +215,29 @@ class Alignment:
                 + listing((f"- {d.detail}" for d in self.divergences), 5, sep="\n  "),
                 hint="load into the matching architecture, or give explicit rename rules for the part you want",
             )
+
+    def raise_for_ambiguity(self) -> None:
+        """Refuse a pairing that only registration order would decide.
+
+        Raises:
+            AmbiguousMappingError: Some group is ambiguous; the message names each group's candidates on
+                both sides, the hint gives the rename rules of the pairing by order to correct and pass.
+        """
+        if not self.ambiguous:
+            return
+        groups = [f"checkpoint {', '.join(g.source_modules)} ↔ model {', '.join(g.target_modules)}"
+                  for g in self.ambiguous]
+        rules = {f"^{re.escape(s)}$": t for g in self.ambiguous for s, t in g.by_order}
+        error = AmbiguousMappingError(
+            f"{len(self.ambiguous)} group(s) of modules with the same shapes could be paired in more than one "
+            "way, and only their registration order would decide (siblings such as a shortcut and a main "
+            "branch are registered in any order): " + listing(groups, 4, sep="; "),
+            hint="name the pairs with rename= — these rules pair them by order; exchange the model keys "
+            f"where that is wrong and pass them: rename={rules!r}; or pass verify=<a function building the "
+            "checkpoint's model> so that the two models' dataflow proves the pairing",
+        )
+        error.rename = rules  # type: ignore[attr-defined]
+        raise error
 
 
 @dataclass
@@ -289,13 +342,17 @@ def _balanced_windows(
             unbalanced = 0
 
 
-def align(source: Sequence[TensorSpec], target: Sequence[TensorSpec], *, min_confidence: float = 0.5) -> Alignment:
+def align(source: Sequence[TensorSpec], target: Sequence[TensorSpec], *, min_confidence: float = 0.5,
+          prove: Prover | None = None) -> Alignment:
     """Pair checkpoint tensors with model tensors by structure.
 
     Args:
         source: The checkpoint's tensors, in checkpoint order.
         target: The model's tensors, in ``state_dict()`` (registration) order.
         min_confidence: Pairings less sure than this are dropped (their keys stay unmatched).
+        prove: Asked to prove the pairing of a group of same-shaped modules that their paths do not
+            (:mod:`weightport.layout.sibling_order`); without it, or when it returns ``None``, the group
+            stays unpaired in :attr:`Alignment.ambiguous`.
 
     Returns:
         The pairings, the unmatched keys of each side and the divergences (see the module docs).
@@ -350,8 +407,22 @@ def align(source: Sequence[TensorSpec], target: Sequence[TensorSpec], *, min_con
     # 3-4. segments between in-order anchors, merged into balanced windows, then gaps.
     cuts = [anchors[i] for i in sorted(in_order)]
     divergences: list[Divergence] = []
+    ambiguous: list[AmbiguousGroup] = []
+    src_index = index_paths(m.path for m in src_modules)
+    tgt_index = index_paths(m.path for m in tgt_modules)
+
+    def proven(src_list: list[_Module], tgt_list: list[_Module]) -> GroupProof | None:
+        src_paths, tgt_paths = [m.path for m in src_list], [m.path for m in tgt_list]
+        proof = order_proof(src_paths, tgt_paths, src_index, tgt_index)
+        if proof is None and prove is not None:
+            proof = prove(src_paths, tgt_paths)
+        if proof is not None and proof.covers(src_paths, tgt_paths):
+            return proof
+        ambiguous.append(_ambiguous_group(src_list, tgt_list))
+        return None
+
     for window_src, window_tgt, segments in _balanced_windows(src_modules, tgt_modules, cuts, paired_src, paired_tgt):
-        _pair_window(window_src, window_tgt, segments, pair, pair_tensor, divergences)
+        _pair_window(window_src, window_tgt, segments, pair, pair_tensor, divergences, proven)
 
     # 5. tensors inside each module pair (tensors without a counterpart stay unmatched).
     pairs = [
@@ -370,7 +441,18 @@ def align(source: Sequence[TensorSpec], target: Sequence[TensorSpec], *, min_con
         unmatched_source=[s.key for s in source if s.key not in paired_source_keys],
         unmatched_target=[t.key for t in target if t.key not in paired_target_keys],
         divergences=divergences,
+        ambiguous=ambiguous,
     )
+
+
+def _ambiguous_group(src_list: list[_Module], tgt_list: list[_Module]) -> AmbiguousGroup:
+    by_order: list[tuple[str, str]] = []
+    for s, t in zip(src_list, tgt_list):
+        try:
+            by_order.extend((sk, tk) for sk, tk, _, _ in _pair_tensors(s, t))
+        except AmbiguousMappingError:
+            continue
+    return AmbiguousGroup(tuple(m.path for m in src_list), tuple(m.path for m in tgt_list), tuple(by_order))
 
 
 def _pair_window(
@@ -380,8 +462,10 @@ def _pair_window(
     pair: Callable[[_Module, _Module, float, str], None],
     pair_tensor: Callable[[TensorSpec, TensorSpec], None],
     divergences: list[Divergence],
+    proven: Callable[[list[_Module], list[_Module]], GroupProof | None],
 ) -> None:
-    """Rank-pair the modules of each balanced signature in a window; record the unbalanced ones."""
+    """Pair the modules of each balanced signature in a window, as far as ``proven`` proves a group of
+    several; record the unbalanced ones."""
     by_sig_src: dict[tuple, list[_Module]] = defaultdict(list)
     by_sig_tgt: dict[tuple, list[_Module]] = defaultdict(list)
     for m in window_src:
@@ -392,16 +476,21 @@ def _pair_window(
     left_tgt: list[_Module] = []
     for sig, src_list in by_sig_src.items():
         tgt_list = by_sig_tgt.get(sig, [])
-        if len(src_list) == len(tgt_list):
+        if len(src_list) == len(tgt_list) == 1:
             if segments > 1:
-                confidence = _CONF_RANK_MERGED_WINDOW
-                reason = "same shapes, paired by order among them (locally reordered)"
-            elif len(src_list) == 1:
-                confidence, reason = _CONF_RANK_SINGLE, "same shapes at the same place"
+                pair(src_list[0], tgt_list[0], _CONF_RANK_MERGED_WINDOW, "same shapes, in a locally reordered window")
             else:
-                confidence, reason = _CONF_RANK_REPEATED, "same shapes, paired by order among them"
-            for s, t in zip(src_list, tgt_list):
-                pair(s, t, confidence, reason)
+                pair(src_list[0], tgt_list[0], _CONF_RANK_SINGLE, "same shapes at the same place")
+        elif len(src_list) == len(tgt_list):
+            proof = proven(src_list, tgt_list)
+            if proof is None:
+                continue
+            confidence, reason = proof.confidence, proof.reason
+            if segments > 1 and proof.kind == "position":
+                confidence, reason = min(confidence, _CONF_RANK_MERGED_WINDOW), f"{reason} (locally reordered)"
+            by_path = {m.path: m for m in tgt_list}
+            for s in src_list:
+                pair(s, by_path[proof.pairs[s.path]], confidence, reason)
         elif tgt_list:
             divergences.append(
                 Divergence(

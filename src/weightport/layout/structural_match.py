@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from weightport.layout.match import Match
 from weightport.layout.spec import TensorSpec
-from weightport.layout.structural import align
+from weightport.layout.structural import Prover, align
 
 if TYPE_CHECKING:
     from weightport.loading.options import LoadOptions
@@ -30,6 +30,7 @@ def align_leftovers(
     found: Sequence[Match],
     tensors: Mapping[str, Any],
     options: LoadOptions,
+    prove: Prover | None = None,
 ) -> list[Match]:
     """Structural matches for the keys ``found`` leaves unpaired.
 
@@ -40,9 +41,12 @@ def align_leftovers(
         found: Matches the earlier stages made.
         tensors: The checkpoint's tensors under the keys of ``source``.
         options: The load options (``match`` is used).
+        prove: Proves the pairing of same-shaped modules that their paths do not (see
+            :func:`~weightport.layout.structural.align`).
 
     Raises:
-        AmbiguousMappingError: Two pairings are equally plausible.
+        AmbiguousMappingError: Two pairings are equally plausible, or only registration order would
+            pair a group of same-shaped modules.
         ArchitectureMismatchError: The structures differ and either ``match="structural"`` or no
             tensor matched by name either (the checkpoint is for another architecture).
     """
@@ -58,6 +62,7 @@ def align_leftovers(
     alignment = align(
         [TensorSpec.of(k, tensors[k]) for k in left_source],
         [TensorSpec.of(k, target[k]) for k in left_target],
+        prove=prove,
     )
     if not alignment.same_architecture:
         if options.match == "structural" or not found:
@@ -69,6 +74,7 @@ def align_leftovers(
             alignment.divergences[0].detail,
         )
         return []
+    alignment.raise_for_ambiguity()
     return [
         Match(p.source_key, p.target_key, "structural", confidence=p.confidence, reason=p.reason)
         for p in alignment.pairs
