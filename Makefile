@@ -39,8 +39,15 @@ demo: $(STAMP)
 demo-reference: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m weightport.cli bench finetune --name reference --overwrite
 
+# The loading benchmark (benchmarks/results/loading.{md,json}), plan() of 5,000 tensors, `weightport
+# inspect` as a whole process, then the README's table (benchmarks/readme_table.py, between its markers).
+BENCH_LOAD_ARGS ?= --formats safetensors pth --approaches safetensors naive timm hf-mixin hand-written weightport \
+	weightport-new-file hand-written-uncached weightport-uncached read-bytes meta-build --repeat 3
 bench-load: $(STAMP)
-	$(BIN)/python benchmarks/loading.py
+	$(BIN)/python benchmarks/loading.py $(BENCH_LOAD_ARGS)
+	PYTHONPATH=src $(BIN)/python benchmarks/plan_speed.py
+	$(BIN)/python benchmarks/inspect_speed.py --runs 5
+	$(BIN)/python benchmarks/readme_table.py
 
 fuzz: $(STAMP)
 	PYTHONPATH=src $(BIN)/python scripts/fuzz_formats.py --seconds 300

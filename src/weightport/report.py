@@ -96,14 +96,34 @@ class Uncastable:
     hint: str
 
 
+class _Sha256:
+    """``SourceInfo.sha256``: a digest, or a pending one (``resolve()``) computed when first read."""
+
+    def __get__(self, obj: Any, owner: type | None = None) -> str | None:
+        if obj is None:
+            return None  # the dataclass field's default
+        value = obj.__dict__.get("_sha256")
+        if value is not None and not isinstance(value, str):
+            value = value.resolve()
+            obj.__dict__["_sha256"] = value
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__["_sha256"] = value
+
+
 @dataclass
 class SourceInfo:
-    """Where the weights came from."""
+    """Where the weights came from.
+
+    ``sha256`` of an unpinned local file may be given pending (a :class:`weightport.digest.PendingDigest`):
+    it is hashed the first time it is read, not during the load (SECURITY.md, *When files are hashed*).
+    """
 
     uri: str
     path: str | None = None
     format: str | None = None
-    sha256: str | None = None
+    sha256: str | None = _Sha256()  # type: ignore[assignment]
     bytes: int | None = None
     container: str | None = None
     resolved_by: str | None = None

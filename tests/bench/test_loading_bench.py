@@ -18,13 +18,14 @@ from weightport_bench.loading.runner import Job, plan_jobs, run_jobs
 
 ARCH = "test_vit"  # timm's tiny ViT: 0.4 M parameters, builds in milliseconds
 
+VARIANTS = {"weightport-new-file", "hand-written-uncached", "weightport-uncached"}
 PER_FORMAT = {
     "safetensors": {"safetensors", "hand-written", "timm", "hf-mixin", "weightport", "weightport-into-existing",
-                    "read-bytes", "meta-build"},
+                    "read-bytes", "meta-build", *VARIANTS},
     "pth": {"naive", "mmap", "hand-written", "timm", "weightport", "weightport-into-existing", "read-bytes",
-            "meta-build"},
+            "meta-build", *VARIANTS},
     "ckpt": {"naive", "mmap", "hand-written", "timm", "weightport", "weightport-into-existing", "read-bytes",
-             "meta-build"},
+             "meta-build", *VARIANTS},
 }
 
 
@@ -62,6 +63,12 @@ def test_every_approach_runs_verifies_and_gets_ratios(workdir: Path, tmp_path: P
         assert row["status"] == "ok", (fmt, name, row["error"])
         assert row["ratio_to_floor"]["after_imports_s"] > 0
         assert row["ratio_to_floor"]["above_base_per_checkpoint"] is not None
+    # Ratios to the hand-written fast path, an uncached variant to the uncached hand-written one.
+    assert rows[("safetensors", "weightport")]["hand_written_reference"] == "hand-written"
+    assert rows[("safetensors", "weightport-new-file")]["hand_written_reference"] == "hand-written"
+    assert rows[("pth", "weightport-uncached")]["hand_written_reference"] == "hand-written-uncached"
+    assert rows[("safetensors", "weightport")]["ratio_to_hand_written"] > 0
+    assert not list((workdir / ARCH).glob(".new-*"))  # the never-seen copies are removed after their run
     assert "Inline run" in markdown
     assert "**floor**" in markdown and "| weightport |" in markdown
     assert "ckpt / timm (error)" in markdown

@@ -8,6 +8,7 @@ timm model is what every model approach returns, so that its ``state_dict`` keys
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,10 @@ class Approach:
     imports: tuple[str, ...]
     check: str  # a key of checks.CHECKS
     load: Callable[[Task], Any]  # returns the loaded result, or a Loaded with notes
+    # Run in the child before its clock starts: the task to load instead (a new copy of the file,
+    # the file dropped from the page cache), and what to clean up after.
+    prepare: Callable[[Task], tuple[Task, Callable[[], None]]] | None = None
+    base: str | None = None  # the warm approach this is a variant of (its ratios are to that one's floor)
 
 
 APPROACHES: dict[str, Approach] = {}
@@ -89,13 +94,62 @@ def approach(name: str, *, label: str, group: str = "baseline", formats: frozens
     """Register the decorated function as the approach ``name`` (table order is registration order)."""
 
     def register(fn: Callable[[Task], Any]) -> Callable[[Task], Any]:
-        if name in APPROACHES:
-            raise DuplicateRegistrationError(f"loading approach {name!r} is already registered",
-                                             hint="give the new approach another name")
-        APPROACHES[name] = Approach(name, label, group, formats, imports, check, fn)
+        _add(Approach(name, label, group, formats, imports, check, fn))
         return fn
 
     return register
+
+
+def _add(app: Approach) -> None:
+    if app.name in APPROACHES:
+        raise DuplicateRegistrationError(f"loading approach {app.name!r} is already registered",
+                                         hint="give the new approach another name")
+    APPROACHES[app.name] = app
+
+
+def new_copy(task: Task) -> tuple[Task, Callable[[], None]]:
+    """A never-seen file: a fresh copy (new inode) of the checkpoint beside it, written and synced."""
+    import os
+    import shutil
+
+    copy = task.file.with_name(f".new-{os.getpid()}-{task.file.name}")
+    shutil.copyfile(task.file, copy)
+    with copy.open("rb+") as fh:
+        os.fsync(fh.fileno())
+    return dataclasses.replace(task, path=copy), lambda: copy.unlink(missing_ok=True)
+
+
+def drop_page_cache(task: Task) -> tuple[Task, Callable[[], None]]:
+    """The checkpoint's pages dropped from the page cache (``posix_fadvise(DONTNEED)``), where the OS allows.
+
+    Raises:
+        UsageError: The OS has no ``posix_fadvise`` (the variant cannot be measured here).
+    """
+    import os
+
+    if not hasattr(os, "posix_fadvise"):
+        raise UsageError("posix_fadvise is not available on this OS", hint="run the warm approaches only")
+    fd = os.open(task.file, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    return task, lambda: None
+
+
+VARIANTS: dict[str, tuple[str, Callable[[Task], tuple[Task, Callable[[], None]]]]] = {
+    "new-file": ("a never-seen copy of the file (new inode, page cache warm)", new_copy),
+    "uncached": ("the file dropped from the page cache first (posix_fadvise DONTNEED)", drop_page_cache),
+}
+
+
+def variant(base: str, kind: str) -> None:
+    """Register ``<base>-<kind>``: the approach ``base`` on a prepared file (see :data:`VARIANTS`)."""
+    app = APPROACHES[base]
+    what, prepare = VARIANTS[kind]
+    _add(dataclasses.replace(app, name=f"{base}-{kind}", label=f"{app.label}, on {what}", prepare=prepare,
+                             base=base))
 
 
 def _build(arch: str) -> nn.Module:
@@ -245,6 +299,10 @@ def meta_build(task: Task) -> nn.Module:
     with torch.device("meta"):
         return _build(task.arch)
 
+
+variant("weightport", "new-file")
+variant("hand-written", "uncached")
+variant("weightport", "uncached")
 
 FLOORS: tuple[str, ...] = ("read-bytes", "meta-build")
 

@@ -36,10 +36,13 @@ def run(spec: dict[str, Any], start: float | None = None) -> dict[str, Any]:
     """
     start = _START if start is None else start
     record: dict[str, Any] = {"status": "error", "error": None}
+    cleanup = None
     try:
         app = get(spec["approach"])
         fixture = load_fixture(Path(spec["root"]))
         task, expected, check = fixture.task(spec.get("fmt")), fixture.expected(spec.get("fmt")), CHECKS[app.check]
+        if app.prepare is not None:  # before the clock: a new copy of the file, the page cache dropped
+            task, cleanup = app.prepare(task)
         t_imports = time.perf_counter()
         for module in app.imports:
             importlib.import_module(module)
@@ -61,6 +64,9 @@ def run(spec: dict[str, Any], start: float | None = None) -> dict[str, Any]:
         record.update(status="wrong", error=str(exc))
     except Exception as exc:  # any failure of the approach under test is a result, not a crash
         record.update(error=f"{type(exc).__name__}: {exc}".strip()[:500], traceback=traceback.format_exc()[-3000:])
+    finally:
+        if cleanup is not None:
+            cleanup()
     record.update(peak_rss_mib=memory.peak_rss_mib(), rss_end_mib=memory.rss_mib(), anon_end_mib=memory.anon_mib())
     return record
 

@@ -14,7 +14,7 @@ from weightport_bench.loading.approaches import APPROACHES, FORMATS
 
 logger = logging.getLogger("weightport.bench")
 
-DEFAULT_MODELS: tuple[str, ...] = ("resnet50", "vit_base_patch16_224", "vit_large_patch16_224")
+DEFAULT_MODELS: tuple[str, ...] = ("resnet50", "vit_base_patch16_224", "convnext_base", "vit_large_patch16_224")
 DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "weightport-bench-loading"
 
 

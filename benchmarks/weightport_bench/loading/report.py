@@ -52,6 +52,23 @@ def _row(result: JobResult, floor: Mapping[str, float | None], nbytes: int) -> d
     }
 
 
+HAND_WRITTEN = "hand-written"
+
+
+def _add_hand_written_ratios(rows: list[dict[str, Any]]) -> None:
+    """``ratio_to_hand_written``: each row's time after imports over the hand-written fast path's, on
+    the same kind of file (``hand-written-uncached`` for an ``-uncached`` row where it was run)."""
+    by_name = {row["approach"]: row for row in rows}
+    for row in rows:
+        base = APPROACHES[row["approach"]].base
+        kind = row["approach"][len(base) + 1:] if base else None
+        ref = by_name.get(f"{HAND_WRITTEN}-{kind}") if kind else None
+        ref = ref or by_name.get(HAND_WRITTEN)
+        value = row["median"]["after_imports_s"]
+        row["hand_written_reference"] = ref["approach"] if ref else None
+        row["ratio_to_hand_written"] = _ratio(value, ref["median"]["after_imports_s"]) if ref else None
+
+
 def build_tables(results: Sequence[JobResult], fixtures: Mapping[str, Fixture]) -> list[dict[str, Any]]:
     """One table per (model, format): every approach that applies, its medians and ratios to the floor."""
     by_key = {(r.job.arch, r.job.fmt, r.job.approach): r for r in results}
@@ -67,6 +84,7 @@ def build_tables(results: Sequence[JobResult], fixtures: Mapping[str, Fixture]) 
             for name in APPROACHES
             if (r := by_key.get((arch, fmt, name)) or by_key.get((arch, None, name))) is not None
         ]
+        _add_hand_written_ratios(rows)
         tables.append({"arch": arch, "format": fmt, "checkpoint_bytes": nbytes, "floor": floor, "rows": rows})
     return tables
 
@@ -111,9 +129,9 @@ def _status(row: Mapping[str, Any]) -> str:
 
 
 TABLE_HEADER = (
-    "| approach | whole process s (×floor) | after imports s (×floor) | imports s | peak RSS MiB "
+    "| approach | whole process s (×floor) | after imports s (×floor) | ×hand-written | imports s | peak RSS MiB "
     "| above baseline MiB (×floor) | ×checkpoint | private at end MiB | check |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---|\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
 )
 
 
@@ -124,13 +142,14 @@ def _table_markdown(table: Mapping[str, Any]) -> str:
         m, r = row["median"], row["ratio_to_floor"]
         lines.append(
             f"| {row['approach']} | {_with_ratio(m['wall_s'], r['wall_s'], 2)} "
-            f"| {_with_ratio(m['after_imports_s'], r['after_imports_s'], 3)} | {_num(m['import_s'], 2)} "
+            f"| {_with_ratio(m['after_imports_s'], r['after_imports_s'], 3)} "
+            f"| {_num(row.get('ratio_to_hand_written'), 2)} | {_num(m['import_s'], 2)} "
             f"| {_num(m['peak_rss_mib'], 0)} | {_with_ratio(m['above_base_mib'], r['above_base_mib'], 0)} "
             f"| {_num(r['above_base_per_checkpoint'], 2)} | {_num(m['anon_above_base_mib'], 0)} | {_status(row)} |\n"
         )
     per_ckpt = _ratio(floor["above_base_mib"], table["checkpoint_bytes"] / MIB)
     lines.append(
-        f"| **floor** (read-bytes + meta-build) | {_num(floor['wall_s'], 2)} | {_num(floor['after_imports_s'], 3)} "
+        f"| **floor** (read-bytes + meta-build) | {_num(floor['wall_s'], 2)} | {_num(floor['after_imports_s'], 3)} | "
         f"| {_num(floor['import_s'], 2)} | {_num(floor['peak_rss_mib'], 0)} | {_num(floor['above_base_mib'], 0)} "
         f"| {_num(per_ckpt, 2)} | {_num(floor['anon_above_base_mib'], 0)} | |\n"
     )
@@ -179,7 +198,8 @@ def _machine_markdown(machine: Mapping[str, Any], settings: Mapping[str, Any]) -
         f"- Date: {machine['date']}; load average at start: {machine['load_average_at_start']}\n"
         f"- Runs: {settings.get('rounds_run', settings['repeat'])} per approach (median shown), alternating, "
         "each in a fresh process; "
-        f"threads: {settings.get('threads') or 'default'}; files warm in the page cache\n"
+        f"threads: {settings.get('threads') or 'default'}; files warm in the page cache except for the "
+        "`-uncached` approaches (dropped with `posix_fadvise(DONTNEED)` before each run)\n"
         + ("- **Inline run** (every approach in one process, to check that they work): the numbers mean nothing\n"
            if settings.get("launcher") == "inline" else "")
     )

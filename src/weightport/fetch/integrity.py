@@ -1,7 +1,11 @@
 """Cache integrity: checking a cached file before trusting it, and putting a bad one aside.
 
-A hit is trusted when its size matches the sidecar record and its full sha256 (computed once per
-process for a given inode, size and mtime) matches the sidecar and any pin. A file without a
+A hit is trusted when its size matches the sidecar record and its full sha256 matches the sidecar
+and any pin. With a pin (a full sha256, or the hash prefix in a torchvision file name) the file is
+hashed once per process. Without one, the digest weightport recorded for the file's exact identity
+(path, device, inode, size, mtime and ctime, see :func:`weightport.digest.identity`) is trusted, so
+an unchanged entry is not hashed again in every process; any write to the file changes its ctime,
+and it is hashed again. A file without a
 sidecar is not a hit (nothing says weightport verified it) unless it matches a full sha256 pin. A file that fails is
 renamed aside (quarantined, never deleted: it may be evidence) and fetched again.
 """
@@ -48,7 +52,9 @@ def check_cached(
         return None, f"size {st.st_size} differs from the recorded {recorded[1]}"
     if size is not None and st.st_size != size:
         return None, f"size {st.st_size} differs from the expected {size}"
-    digest = file_sha256(path)
+    # Pinned: hashed (once per process) before use. Unpinned: a digest recorded for this exact file
+    # identity is trusted (the sidecar must still match it); the first check of an identity hashes.
+    digest = file_sha256(path, persistent=sha256 is None and hash_prefix is None)
     if recorded is not None and digest != recorded[0]:
         return None, f"sha256 {digest} differs from the recorded {recorded[0]}"
     if sha256 is not None and digest != sha256.lower():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from weightport.errors import NonFiniteWeightsError
@@ -65,6 +65,36 @@ def all_finite(tensor: Any) -> bool:
     if bool(torch.isfinite(tensor.sum(dtype=wide))):
         return True
     return bool(torch.isfinite(tensor).all())
+
+
+class FiniteScan:
+    """:func:`all_finite` of a checkpoint's tensors, computed on a thread of its own while the model
+    is built on the meta device (the sums release the GIL, so a free core reads the weights while
+    Python builds the model). The planner asks :meth:`finite` for each tensor it loads; it waits for
+    the scan, and a tensor the scan did not cover (or failed on) is checked on the calling thread.
+    The check is the same; only when it runs changes.
+    """
+
+    def __init__(self, tensors: Iterable[Any]) -> None:
+        import threading
+
+        self._tensors = list(tensors)  # kept alive, so an id() below is never reused
+        self._results: dict[int, bool] = {}
+        self._thread = threading.Thread(target=self._run, name="weightport-finite-scan", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for tensor in self._tensors:
+                self._results[id(tensor)] = all_finite(tensor)
+        except Exception:
+            return
+
+    def finite(self, tensor: Any) -> bool:
+        """Whether ``tensor`` holds no NaN or infinity (from the scan, or checked now)."""
+        self._thread.join()
+        known = self._results.get(id(tensor))
+        return all_finite(tensor) if known is None else known
 
 
 def _numpy_accumulator(tensor: Any) -> Any:

@@ -11,6 +11,7 @@ the target dtype → missing / unexpected / coverage.
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -143,7 +144,7 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             ops=renamed.ops[m.source_key] + ([m.detail] if m.detail else []) + shape_ops + ([cast] if cast else []),
             confidence=m.confidence,
         ))
-        finite = options.check_finite and _finite_into(tensor, dest.dtype)
+        finite = options.check_finite and _finite_into(tensor, dest.dtype, opened.finite)
         if options.check_finite and not finite:
             plan.nonfinite.append(origin)
         fitter, ctx = fit if fit else (None, None)
@@ -230,13 +231,14 @@ def _checkpoint_head(left: list[str], renamed: Renamed, plan: LoadPlan, module: 
     return [renamed.origin[k] for k in keys]
 
 
-def _finite_into(tensor: Any, dtype: Any) -> bool:
-    """Whether ``tensor`` holds no NaN/infinity and, cast to a narrower float ``dtype``, still none."""
+def _finite_into(tensor: Any, dtype: Any, scan: Any = None) -> bool:
+    """Whether ``tensor`` holds no NaN/infinity and, cast to a narrower float ``dtype``, still none
+    (``scan``: a :class:`~weightport.loading.apply.FiniteScan` that may already know the first part)."""
     import torch
 
     from weightport.loading.apply import all_finite
 
-    if not all_finite(tensor):
+    if not (scan.finite(tensor) if scan is not None else all_finite(tensor)):
         return False
     if not (tensor.is_floating_point() and dtype.is_floating_point) or tensor.numel() == 0:
         return True
@@ -351,10 +353,20 @@ def _qkv_bias_harmonised(renamed: Renamed, target: dict[str, Any], options: Load
     return Renamed(rewrite.tensors, origin, ops)
 
 
+@functools.lru_cache(maxsize=2)
+def _matched(source: tuple[str, ...], target: tuple[str, ...], into: str | None) -> tuple[Match, ...]:
+    return tuple(match_keys(source, target, into=into))
+
+
+def _match_keys(source: tuple[str, ...], target: tuple[str, ...], into: str | None) -> list[Match]:
+    """:func:`match_keys`, once per plan: ``_needs_mapping`` and ``_match`` ask the same question."""
+    return list(_matched(source, target, into))
+
+
 def _needs_mapping(renamed: Renamed, target: dict[str, Any], options: LoadOptions) -> bool:
     """Whether names and prefixes leave some of the checkpoint or the model unplaced."""
     try:
-        found = match_keys(list(renamed.tensors), list(target), into=options.into)
+        found = _match_keys(tuple(renamed.tensors), tuple(target), options.into)
     except AmbiguousMappingError:  # no one placement: let a conversion try
         return True
     return len(found) < min(len(renamed.tensors), len(target))
@@ -366,7 +378,7 @@ def _match(renamed: Renamed, target: dict[str, Any], options: LoadOptions, prove
     source = list(renamed.tensors)
     if options.match == "structural":
         return align_leftovers(source, target, [], renamed.tensors, options, prove)
-    matches = match_keys(source, list(target), into=options.into)
+    matches = _match_keys(tuple(source), tuple(target), options.into)
     if options.match == "auto":
         matches += align_leftovers(source, target, matches, renamed.tensors, options, prove)
     return matches

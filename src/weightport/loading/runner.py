@@ -152,10 +152,11 @@ def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: Loa
     reason = None
     if opts.fast:
         try:
+            early = _read_early(fs, opts)
             module = build_on_meta(factory)
             if adjust is not None:
                 opts, adjust = adjust(module, opts), None
-            prepared = _prepare(module, fs, opts)
+            prepared = _early_prepared(early, opts) or _prepare(module, fs, opts)
             planned = _plan(module, prepared)
             t1 = time.perf_counter()
             apply_fast(module, planned, check_finite=opts.check_finite, before_init=restore_rng)
@@ -173,6 +174,32 @@ def _build(factory: Callable[[], nn.Module] | None, fs: FetchedSource, opts: Loa
     t1 = time.perf_counter()
     apply_plan(module, planned, check_finite=opts.check_finite, before_init=restore_rng)
     return _Filled(module, planned, prepared, "copy", t1, reason, verify=_verification(module, planned, prepared, opts))
+
+
+def _read_early(fs: FetchedSource, opts: LoadOptions) -> tuple[OpenedSource, LoadOptions] | None:
+    """Read the source before the model is built and start its finite check on a thread of its own,
+    so that the check reads the weights while the meta build runs (README, *Loading speed*).
+
+    Only when nothing about the read depends on the model: no conversion cache (its key hashes the
+    model's layout). Reading a memory-mapped checkpoint is cheap; the check is the cost hidden.
+    """
+    if opts.convert_cache or not opts.check_finite:
+        return None
+    from weightport.loading.apply import FiniteScan
+
+    opened = read_source(fs, opts)
+    opened.finite = FiniteScan(opened.tensors.values())
+    return opened, opts
+
+
+def _early_prepared(early: tuple[OpenedSource, LoadOptions] | None, opts: LoadOptions) -> _Prepared | None:
+    """What was read early, unless adjusting the options to the built model changed how to read it."""
+    if early is None:
+        return None
+    opened, read_with = early
+    if opts.convert_cache or (opts.read_options(), opts.ema) != (read_with.read_options(), read_with.ema):
+        return None
+    return _Prepared(opened, opts, None)
 
 
 def _prepare(module: nn.Module, fs: FetchedSource, opts: LoadOptions) -> _Prepared:

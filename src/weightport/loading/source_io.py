@@ -29,12 +29,15 @@ class OpenedSource:
     original_keys: dict[str, str]  # canonical key -> key as in the checkpoint
     key_ops: dict[str, list[str]]  # canonical key -> canonicalisation rules applied
     timings: dict[str, float] = field(default_factory=dict)
+    finite: Any = None  # a FiniteScan of the tensors started while the model was built, if any
 
     def info(self) -> SourceInfo:
         """Provenance for the plan and report."""
-        from weightport.digest import digest_of
+        from weightport.digest import PendingDigest
 
-        sha256 = self.fetched.sha256 or self.source.sha256 or digest_of(self.raw.files, persistent=True)
+        # An unpinned local file is hashed only when the report's sha256 is read (PendingDigest);
+        # a pinned or fetched one was checked before it was read.
+        sha256 = self.fetched.sha256 or self.source.sha256 or PendingDigest.of(self.raw.files)
         size = self.fetched.size if self.fetched.size is not None else sum(p.stat().st_size for p in self.raw.files)
         meta = dict(self.source.to_dict())
         for k in ("uri", "sha256", "resolved_by"):
@@ -42,7 +45,9 @@ class OpenedSource:
         if self.raw.metadata:
             meta["checkpoint"] = jsonable(self.raw.metadata)
         return SourceInfo(
-            uri=self.source.uri, path=str(self.raw.path), format=self.raw.format, sha256=sha256, bytes=size,
+            uri=self.source.uri, path=str(self.raw.path), format=self.raw.format,
+            sha256=sha256,  # type: ignore[arg-type]  # a PendingDigest resolves when read
+            bytes=size,
             container=self.extracted.container, resolved_by=self.source.resolved_by, meta=meta,
         )
 
