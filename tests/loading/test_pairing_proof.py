@@ -173,3 +173,71 @@ def test_a_sequence_of_identical_blocks_of_an_unknown_architecture_loads_exactly
         assert torch.allclose(source(x), y, atol=1e-6)
     reasons = " ".join(op for r in report.loaded for op in r.ops)
     assert "paired by their names" in reasons or "position in a sequence" in reasons
+
+
+class DiffA(nn.Module):
+    """``a(x) - b(x)``: both convolutions read the same input and feed the same op, so the dataflow
+    cannot tell them apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.a = nn.Conv2d(4, 8, 1)
+        self.b = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        return self.a(x) - self.b(x)
+
+
+class DiffB(nn.Module):
+    """The same computation, with the subtrahend registered first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv0 = nn.Conv2d(3, 4, 3, padding=1)
+        self.minus = nn.Conv2d(4, 8, 1)
+        self.plus = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv0(x)
+        return self.plus(x) - self.minus(x)
+
+
+def test_what_the_dataflow_cannot_decide_stands_on_the_verification_which_refuses_a_wrong_order(tmp_path):
+    from weightport.errors import VerificationError
+
+    path = _saved(tmp_path, DiffA())
+    target = DiffB()
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(VerificationError):
+        weightport.load_weights(target, path, verify=DiffA)
+    assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())
+    with pytest.raises(AmbiguousMappingError):
+        weightport.load_weights(target, path, verify=False)
+
+
+class DiffC(nn.Module):
+    """DiffA's computation under other names, in the same order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv0 = nn.Conv2d(3, 4, 3, padding=1)
+        self.plus = nn.Conv2d(4, 8, 1)
+        self.minus = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv0(x)
+        return self.plus(x) - self.minus(x)
+
+
+def test_a_pairing_by_order_that_the_verification_confirms_is_reported_as_such(tmp_path):
+    source = DiffA()
+    path = _saved(tmp_path, source)
+    target = DiffC()
+    report = weightport.load_weights(target, path, verify=DiffA)
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(source(x), target(x), atol=1e-6)
+    record = next(r for r in report.loaded if r.target_key == "plus.weight")
+    assert "verification" in " ".join(record.ops) and record.confidence is not None and record.confidence <= 0.7
