@@ -59,3 +59,36 @@ def test_a_foreign_naming_is_left_to_structural_alignment_not_guessed():
     target = ["conv_stem.weight", "bn1.weight", "bn1.bias", "bn2.weight", "bn2.bias", "blocks.0.0.conv.weight",
               "blocks.0.0.bn1.weight", "blocks.0.0.bn1.bias", "classifier.weight", "classifier.bias"]
     assert match_keys(source, target) == []
+
+
+def test_leftovers_that_fit_two_places_equally_are_not_placed_by_the_length_of_a_name():
+    # After the main placement, `a.*` and `b.*` are left, and `plus.*`/`minus.*` fit either of them
+    # equally: a shorter prefix is no reason to pair `a` with `plus`. They stay unmatched (structural
+    # alignment then proves a pairing or refuses).
+    body = ["stem.weight", "stem.bias", "body.weight", "body.bias"]
+    leaf = ["conv.weight", "conv.bias"]
+    source = body + ["a." + k for k in leaf] + ["b." + k for k in leaf]
+    target = body + ["plus." + k for k in leaf] + ["minus." + k for k in leaf]
+    assert pairs(match_keys(source, target)) == {k: k for k in body}
+
+
+def test_a_checkpoint_that_fits_two_places_of_different_name_lengths_is_ambiguous():
+    target = ["net." + k for k in NET] + ["net_ema." + k for k in NET]
+    with pytest.raises(AmbiguousMappingError, match="into="):
+        match_keys(NET, target)
+    assert pairs(match_keys(NET, target, into="net_ema")) == {k: "net_ema." + k for k in NET}
+
+
+def test_two_checkpoint_parts_that_fit_one_place_are_ambiguous_and_exclude_settles_it():
+    source = ["model." + k for k in NET] + ["ema." + k for k in NET]
+    target = ["backbone." + k for k in NET]
+    with pytest.raises(AmbiguousMappingError, match="exclude="):
+        match_keys(source, target)
+    assert pairs(match_keys(["model." + k for k in NET], target)) == {"model." + k: "backbone." + k for k in NET}
+
+
+def test_two_spellings_of_one_placement_are_not_rivals():
+    source = ["model.net." + k for k in NET]
+    target = ["net." + k for k in NET]
+    out = match_keys(source, target)
+    assert pairs(out) == {"model.net." + k: "net." + k for k in NET}

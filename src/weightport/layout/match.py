@@ -88,9 +88,10 @@ def match_keys(
             break
         if rivals:
             raise AmbiguousMappingError(
-                f"the checkpoint fits {count} tensors equally well under {add.rstrip('.')!r} and "
+                f"the checkpoint fits {count} tensors equally well as {_spell((strip, add)).rstrip('.')!r} and "
                 + ", ".join(repr(r.rstrip(".")) for r in rivals[:5]),
-                hint="name the target submodule with into='...'",
+                hint="name the target submodule with into='...', or leave out the checkpoint part that does not"
+                " belong with exclude=[...]",
             )
         left_target_set = set(left_target)
         for key in left_source:
@@ -108,6 +109,13 @@ def match_keys(
 def _best_pair(
     source: Sequence[str], target: Sequence[str], into: str | None
 ) -> tuple[tuple[str, str], int, list[str]] | None:
+    """The (strip, add) pair that places the most checkpoint keys, and the rivals that tie with it.
+
+    A rival is a pair that places as many keys but *differently*: other destinations for the same
+    checkpoint keys, or other checkpoint keys for the same destinations. Pairs that only spell the
+    same placement another way (``'model.'->''`` and ``'model.net.'->'net.'``) are not rivals, and
+    nothing else (not the length of a prefix, not the order of the keys) breaks a tie.
+    """
     index: dict[str, list[str]] = defaultdict(list)  # suffix -> target prefixes
     if into is not None:
         add = into.rstrip(".") + "." if into else ""
@@ -125,8 +133,27 @@ def _best_pair(
                 counts[(strip, add)] += 1
     if not counts:
         return None
-    # Most keys first; then the smallest change (shortest prefixes).
+    # Most keys first; then the smallest change (shortest prefixes), which only chooses a spelling.
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], len(kv[0][0]) + len(kv[0][1]), kv[0]))
     (pair, count) = ranked[0]
-    rivals = [p[1] for p, c in ranked[1:] if c == count and p[0] == pair[0] and len(p[1]) == len(pair[1])]
-    return pair, count, rivals if count > 1 else []
+    if count <= 1:
+        return pair, count, []
+    target_set = set(target)
+    placement = _placement(pair, source, target_set)
+    rivals = [
+        _spell(p) for p, c in ranked[1:] if c == count and _placement(p, source, target_set) != placement
+    ]
+    return pair, count, rivals
+
+
+def _placement(pair: tuple[str, str], source: Sequence[str], target: set[str]) -> frozenset[tuple[str, str]]:
+    """The (checkpoint key, target key) pairs that stripping ``pair[0]`` and adding ``pair[1]`` makes."""
+    strip, add = pair
+    return frozenset(
+        (key, add + key[len(strip):]) for key in source if key.startswith(strip) and add + key[len(strip):] in target
+    )
+
+
+def _spell(pair: tuple[str, str]) -> str:
+    strip, add = pair
+    return f"{strip}*->{add}*" if strip else add

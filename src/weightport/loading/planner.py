@@ -96,7 +96,7 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     _check_reinit(module, list(target), options)
     producers: dict[str, Production] = {}
     plan = LoadPlan(source=opened.info(), into=options.into, strict=options.strict, min_coverage=options.min_coverage)
-    renamed = _renamed(opened, options, plan.notes)
+    renamed, excluded = _without_excluded(_renamed(opened, options, plan.notes), options)
     heads = head_keys(module, list(target), into=options.into, reinit=options.reinit)
     renamed = _ecosystem_converted(renamed, module, target, heads, options, plan.notes)
     renamed = _qkv_bias_harmonised(renamed, target, options, plan.notes)
@@ -111,7 +111,6 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
                           user_named_head=bool(options.reinit))
     used_targets: set[str] = set()
     used_sources: set[str] = set()
-    excluded = 0
     for m in matches:
         origin = renamed.origin[m.source_key]
         used_sources.add(m.source_key)
@@ -394,6 +393,23 @@ def _common_into(matches: list[Match]) -> str | None:
             break
         common.append(parts[0])
     return ".".join(common) or None
+
+
+def _without_excluded(renamed: Renamed, options: LoadOptions) -> tuple[Renamed, int]:
+    """Leave out, before any matching, the checkpoint tensors that ``exclude`` names.
+
+    They can never load (by their key in the file or after renaming), so they must not decide where
+    the rest goes: a checkpoint holding a model and its EMA copy fits one place twice, and
+    ``exclude=["ema"]`` is how the ambiguity is settled. Returns the rest and how many were left out.
+    """
+    if not options.exclude:
+        return renamed, 0
+    keep = [k for k in renamed.tensors
+            if not (matches_any(renamed.origin[k], options.exclude) or matches_any(k, options.exclude))]
+    if len(keep) == len(renamed.tensors):
+        return renamed, 0
+    return (Renamed({k: renamed.tensors[k] for k in keep}, {k: renamed.origin[k] for k in keep},
+                    {k: renamed.ops[k] for k in keep}), len(renamed.tensors) - len(keep))
 
 
 def _selected(source_key: str, target_key: str, options: LoadOptions) -> bool:
