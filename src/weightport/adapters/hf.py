@@ -389,6 +389,8 @@ class _Hub:
     def _wrap(self, exc: Exception, filename: str) -> WeightportError:
         errors = self.hub.errors
         where = f"{self.repo_id}" + (f"@{self.revision}" if self.revision else "") + f"/{filename}"
+        if isinstance(exc, WeightportError):  # already says what happened (a linked cache directory...)
+            return exc
         if isinstance(exc, errors.RevisionNotFoundError):
             return SourceNotFoundError(f"hub repository {self.repo_id} has no revision {self.revision!r}")
         if isinstance(exc, errors.RepositoryNotFoundError):
@@ -408,8 +410,6 @@ class _Hub:
             )
         if isinstance(exc, errors.HFValidationError):
             return InvalidSourceError(f"hub refused {where}: {exc}")
-        if isinstance(exc, WeightportError):
-            return exc
         return DownloadError(f"downloading {where} from the hub failed: {exc}", hint="try again; check HF_ENDPOINT")
 
 
