@@ -420,6 +420,17 @@ def test_hub_trickling_server_meets_the_overall_deadline(harness):
     assert _hub_stored("org/slow") == []
 
 
+def test_hub_trickling_headers_meet_the_overall_deadline(harness):
+    # huggingface_hub's metadata HEAD has only a per-read timeout: headers arriving a byte at a time
+    # would outlast any deadline. The HEAD is held to the download's deadline like the body.
+    repo = harness.hub.add_repo("org/slowhead", {"model.safetensors": st_bytes(good_state_dict())})
+    repo.modes["model.safetensors"] = "trickle_headers"
+    repo.delay = 0.02
+    harness.fails("hf:org/slowhead", E.DownloadTimeoutError, TimeoutError, "org/slowhead", "deadline=0.5s",
+                  fetch={"deadline": 0.5, "retries": 0, "timeout": 5})
+    assert harness.hub.count("GET") == 0 and _hub_stored("org/slowhead") == []
+
+
 def test_hub_stalled_body_meets_the_idle_timeout(harness):
     repo = harness.hub.add_repo("org/stall", {"model.safetensors": st_bytes(good_state_dict())})
     repo.modes["model.safetensors"] = "stall"

@@ -46,7 +46,7 @@ from weightport.errors import (
     WeightportError,
 )
 from weightport.fetch.cache import TEMP_SUFFIX, EntryDir, hf_hub_cache
-from weightport.fetch.download import download
+from weightport.fetch.download import download, within_deadline
 from weightport.fetch.download_lock import entry_lock
 from weightport.fetch.integrity import file_sha256, quarantine
 from weightport.fetch.retry import Transient, with_retries
@@ -230,7 +230,12 @@ class _Hub:
         url = hub.hf_hub_url(self.repo_id, filename, revision=self.revision, endpoint=self.endpoint)
         no_retry = {"retry_on_errors": False} if "retry_on_errors" in _parameters(hub.get_hf_file_metadata) else {}
         try:
-            return hub.get_hf_file_metadata(url, timeout=self.timeout, endpoint=self.endpoint, **no_retry)
+            return within_deadline(
+                lambda: hub.get_hf_file_metadata(url, timeout=self.timeout, endpoint=self.endpoint, **no_retry),
+                self.deadline, f"the hub's answer for {self.uri} ({filename})",
+            )
+        except WeightportError:
+            raise
         except Exception as exc:
             transient = self._transient(exc, filename)
             if transient is None:
