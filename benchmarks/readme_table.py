@@ -27,7 +27,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("weightport-new-file", "weightport, never-seen file"),
     ("hand-written-uncached", "hand-written, page cache dropped"),
     ("weightport-uncached", "weightport, page cache dropped"),
-    ("usual", "usual recipe"),
     ("timm", "timm `create_model(file)`"),
     ("hf-mixin", "hf `PyTorchModelHubMixin`"),
 )
@@ -51,8 +50,7 @@ def table(document: dict[str, Any]) -> str:
     lines = [header, "|---|" + "---:|" * (len(COLUMNS) + 1)]
     for t in document["tables"]:
         rows = {row["approach"]: row for row in t["rows"]}
-        usual = rows.get("safetensors") if t["format"] == "safetensors" else rows.get("naive")
-        cells = [_cell(usual if name == "usual" else rows.get(name), ratio=True) for name, _ in COLUMNS]
+        cells = [_cell(rows.get(name), ratio=True) for name, _ in COLUMNS]
         wp = rows.get("weightport")
         growth = wp["ratio_to_floor"]["above_base_per_checkpoint"] if wp and wp["status"] == "ok" else None
         lines.append(f"| {NAMES.get(t['arch'], t['arch'])} ({FORMATS.get(t['format'], t['format'])}, "

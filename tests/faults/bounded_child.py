@@ -48,17 +48,25 @@ def _run(case: dict, model: torch.nn.Module) -> dict:
     return out
 
 
-def main() -> None:
-    cases = json.loads(open(sys.argv[1]).read())
-    torch.manual_seed(0)
-    model = TinyNet()
+def limit_address_space() -> tuple[int, bool]:
+    """Limit this process's address space to what it uses now plus ``HEADROOM``: ``(the limit, it bites)``.
+
+    It bites when an allocation of twice the headroom then fails, which the callers report.
+    """
     limit = _vm_bytes() + HEADROOM
     resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
     try:
         bytearray(2 * HEADROOM)
-        bites = False
+        return limit, False
     except MemoryError:
-        bites = True
+        return limit, True
+
+
+def main() -> None:
+    cases = json.loads(open(sys.argv[1]).read())
+    torch.manual_seed(0)
+    model = TinyNet()
+    limit, bites = limit_address_space()
     print(json.dumps({"id": "limit", "bites": bites, "limit": limit}), flush=True)
     for case in cases:
         print(json.dumps(_run(case, model)), flush=True)

@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 from typing import Any
 
 import pytest
 
-from tests.faults.bounded_child import HEADROOM, _vm_bytes
+from tests.faults.bounded_child import limit_address_space
 
 _report: dict[str, Any] = {"outcomes": {}}
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    limit = _vm_bytes() + HEADROOM
-    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
-    try:
-        bytearray(2 * HEADROOM)
-        bites = False
-    except MemoryError:
-        bites = True
+    limit, bites = limit_address_space()
     _report.update(limit=limit, bites=bites, collected=len(session.items))
 
 

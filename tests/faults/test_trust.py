@@ -420,6 +420,17 @@ def test_hub_trickling_server_meets_the_overall_deadline(harness):
     assert _hub_stored("org/slow") == []
 
 
+def test_hub_trickling_headers_meet_the_overall_deadline(harness):
+    # huggingface_hub's metadata HEAD has only a per-read timeout: headers arriving a byte at a time
+    # would outlast any deadline. The HEAD is held to the download's deadline like the body.
+    repo = harness.hub.add_repo("org/slowhead", {"model.safetensors": st_bytes(good_state_dict())})
+    repo.modes["model.safetensors"] = "trickle_headers"
+    repo.delay = 0.02
+    harness.fails("hf:org/slowhead", E.DownloadTimeoutError, TimeoutError, "org/slowhead", "deadline=0.5s",
+                  fetch={"deadline": 0.5, "retries": 0, "timeout": 5})
+    assert harness.hub.count("GET") == 0 and _hub_stored("org/slowhead") == []
+
+
 def test_hub_stalled_body_meets_the_idle_timeout(harness):
     repo = harness.hub.add_repo("org/stall", {"model.safetensors": st_bytes(good_state_dict())})
     repo.modes["model.safetensors"] = "stall"
@@ -484,6 +495,42 @@ def test_entry_directory_replaced_by_a_link_is_refused(harness):
     entry.parent.symlink_to(elsewhere)
     harness.fails(url, E.CacheNotWritableError, PermissionError, "symbolic link", str(elsewhere))
     assert list(elsewhere.iterdir()) == [] and harness.server.count() == 0
+
+
+@pytest.mark.parametrize("level", [1, 2])  # <cache>/url/<key> is the entry: <cache>/url (2), <key> is level 1
+def test_a_directory_between_the_cache_root_and_the_entry_replaced_by_a_link_is_refused(harness, level):
+    url = harness.server.add("/m.safetensors", st_bytes(good_state_dict()))
+    entry = url_entry(url)
+    linked = entry.parents[level - 1]
+    elsewhere = harness.tmp / "attacker-dir"
+    elsewhere.mkdir()
+    linked.parent.mkdir(parents=True, exist_ok=True)
+    linked.symlink_to(elsewhere)
+    harness.fails(url, E.CacheNotWritableError, PermissionError, "symbolic link", str(elsewhere))
+    assert list(elsewhere.rglob("*")) == [] and harness.server.count() == 0
+
+
+def test_the_conversions_directory_replaced_by_a_link_is_refused(harness):
+    import weightport.fetch.cache as cache
+
+    src = write(harness, "ddp.pth", C.torch_bytes({f"module.{k}": v for k, v in good_state_dict().items()}))
+    elsewhere = harness.tmp / "attacker-dir"
+    elsewhere.mkdir()
+    cache.cache_root().mkdir(parents=True, exist_ok=True)
+    (cache.cache_root() / "converted").symlink_to(elsewhere)
+    harness.fails(src, E.CacheNotWritableError, PermissionError, "symbolic link", convert_cache=True)
+    assert list(elsewhere.rglob("*")) == []
+
+
+def test_a_hub_repo_folder_replaced_by_a_link_is_refused(harness):
+    harness.hub.add_repo("org/linked", {"model.safetensors": st_bytes(good_state_dict())})
+    storage = Path(os.environ["HF_HOME"]) / "hub" / "models--org--linked"
+    elsewhere = harness.tmp / "attacker-dir"
+    elsewhere.mkdir()
+    storage.parent.mkdir(parents=True, exist_ok=True)
+    storage.symlink_to(elsewhere)
+    harness.fails("hf:org/linked", E.CacheNotWritableError, PermissionError, "symbolic link", fetch={"retries": 0})
+    assert [p for p in elsewhere.rglob("*") if not p.name.endswith(".lock")] == []
 
 
 def _swapping(directory: Path, attacker: Path, held: Path) -> type:

@@ -170,7 +170,8 @@ class HubRepo:
     ``modes`` gives a file a fault of a hostile or broken endpoint (``HF_ENDPOINT``): ``endless`` (no
     size announced, the body repeated until the client hangs up), ``endless_announced`` (the real
     size announced, the body repeated anyway), ``oversize`` (``X-Linked-Size`` of 2**50 bytes),
-    ``trickle`` (one byte every ``delay`` seconds), ``stall`` (half the body, then silence for
+    ``trickle`` (one byte every ``delay`` seconds),
+    ``trickle_headers`` (the answer's headers so), ``stall`` (half the body, then silence for
     ``stall`` seconds); ``headers`` overrides response headers (an ``ETag`` that is a path).
     """
 
@@ -214,6 +215,17 @@ class HubServer(_Base):
         if body is None:
             return self._error(h, 404, "EntryNotFound", repo.commit)
         mode = repo.modes.get(filename, "ok")
+        if mode == "trickle_headers":  # the answer's headers, a byte at a time: never a whole response
+            try:
+                h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+                for _ in range(200):
+                    h.wfile.write(b"a")
+                    h.wfile.flush()
+                    time.sleep(repo.delay)
+            except OSError:
+                pass
+            h.close_connection = True
+            return
         h.send_response(200)
         sha = hashlib.sha256(body).hexdigest()
         headers = {"X-Repo-Commit": repo.commit, "ETag": f'"{hashlib.sha1(body).hexdigest()}"'}

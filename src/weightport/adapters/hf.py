@@ -46,7 +46,7 @@ from weightport.errors import (
     WeightportError,
 )
 from weightport.fetch.cache import TEMP_SUFFIX, EntryDir, hf_hub_cache
-from weightport.fetch.download import download
+from weightport.fetch.download import download, within_deadline
 from weightport.fetch.download_lock import entry_lock
 from weightport.fetch.integrity import file_sha256, quarantine
 from weightport.fetch.retry import Transient, with_retries
@@ -230,7 +230,12 @@ class _Hub:
         url = hub.hf_hub_url(self.repo_id, filename, revision=self.revision, endpoint=self.endpoint)
         no_retry = {"retry_on_errors": False} if "retry_on_errors" in _parameters(hub.get_hf_file_metadata) else {}
         try:
-            return hub.get_hf_file_metadata(url, timeout=self.timeout, endpoint=self.endpoint, **no_retry)
+            return within_deadline(
+                lambda: hub.get_hf_file_metadata(url, timeout=self.timeout, endpoint=self.endpoint, **no_retry),
+                self.deadline, f"the hub's answer for {self.uri} ({filename})",
+            )
+        except WeightportError:
+            raise
         except Exception as exc:
             transient = self._transient(exc, filename)
             if transient is None:
@@ -389,6 +394,8 @@ class _Hub:
     def _wrap(self, exc: Exception, filename: str) -> WeightportError:
         errors = self.hub.errors
         where = f"{self.repo_id}" + (f"@{self.revision}" if self.revision else "") + f"/{filename}"
+        if isinstance(exc, WeightportError):  # already says what happened (a linked cache directory...)
+            return exc
         if isinstance(exc, errors.RevisionNotFoundError):
             return SourceNotFoundError(f"hub repository {self.repo_id} has no revision {self.revision!r}")
         if isinstance(exc, errors.RepositoryNotFoundError):
@@ -408,8 +415,6 @@ class _Hub:
             )
         if isinstance(exc, errors.HFValidationError):
             return InvalidSourceError(f"hub refused {where}: {exc}")
-        if isinstance(exc, WeightportError):
-            return exc
         return DownloadError(f"downloading {where} from the hub failed: {exc}", hint="try again; check HF_ENDPOINT")
 
 

@@ -36,16 +36,27 @@ LOCK_SUFFIX = ".lock"
 TEMP_SUFFIX = ".part"
 
 
+#: The cache roots this process has used (weightport's and huggingface_hub's). A root is the user's
+#: choice and may itself be reached through links; every directory below it is weightport's (or the
+#: hub's) own, so :class:`EntryDir` opens those one by one and refuses a link at any of them.
+_ROOTS: set[str] = set()
+
+
+def _root(path: Path) -> Path:
+    _ROOTS.add(os.path.abspath(path))
+    return path
+
+
 def cache_root(option: Path | str | None = None) -> Path:
     """weightport's cache directory: the option, else ``$WEIGHTPORT_CACHE``, else the user cache dir."""
     if option is not None:
-        return Path(option).expanduser()
+        return _root(Path(option).expanduser())
     env = os.environ.get("WEIGHTPORT_CACHE")
     if env:
-        return Path(env).expanduser()
+        return _root(Path(env).expanduser())
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("weightport", appauthor=False))
+    return _root(Path(platformdirs.user_cache_dir("weightport", appauthor=False)))
 
 
 def url_filename(url: str) -> str:
@@ -89,12 +100,12 @@ def hf_hub_cache() -> Path:
     """huggingface_hub's cache, read from the environment now (``HF_HUB_CACHE``, ``HF_HOME``)."""
     explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
     if explicit:
-        return Path(explicit).expanduser()
+        return _root(Path(explicit).expanduser())
     home = os.environ.get("HF_HOME")
     if not home:
         xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
         home = os.path.join(xdg, "huggingface")
-    return Path(home).expanduser() / "hub"
+    return _root(Path(home).expanduser() / "hub")
 
 
 def sidecar_path(path: Path) -> Path:
@@ -137,21 +148,28 @@ class EntryDir:
 
     def __init__(self, directory: Path) -> None:
         self.path = directory
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            directory.mkdir(exist_ok=True)
-        except FileExistsError:  # a link or a file there: refused below, by the open
-            pass
         self.fd: int | None = None
-        if _DIR_FD:
-            try:
-                self.fd = os.open(directory, _DIR_FLAGS)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise _linked(directory) from exc
-                raise
-        else:  # pragma: no cover - Windows: by path
+        if not _DIR_FD:  # pragma: no cover - Windows: by path
+            directory.mkdir(parents=True, exist_ok=True)
             refuse_linked_directory(directory)
+            return
+        root, below = _under_root(directory)
+        if root is None:  # not under a cache root: only the entry directory itself is weightport's
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = _open_child(None, str(directory), directory)
+            return
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root, _DIR_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))  # the root may be a link: the user's choice
+        try:
+            where = root
+            for name in below:  # each directory below the root opened from its parent's handle
+                where = where / name
+                parent, fd = fd, _open_child(fd, name, where)
+                os.close(parent)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
 
     def __enter__(self) -> EntryDir:
         return self
@@ -238,6 +256,31 @@ class EntryDir:
             now = None
         if now is None or (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
             raise _linked(self.path, swapped=True)
+
+
+def _under_root(directory: Path) -> tuple[Path | None, list[str]]:
+    """The deepest cache root holding ``directory`` and the names below it (``(None, [])``: none)."""
+    absolute = os.path.abspath(directory)
+    roots = [r for r in _ROOTS if absolute == r or absolute.startswith(r.rstrip(os.sep) + os.sep)]
+    if not roots:
+        return None, []
+    root = max(roots, key=len)
+    rest = absolute[len(root):].strip(os.sep)
+    return Path(root), [n for n in rest.split(os.sep) if n]
+
+
+def _open_child(dir_fd: int | None, name: str, shown: Path) -> int:
+    """Make (if missing) and open the directory ``name`` (relative to ``dir_fd``), refusing a link."""
+    try:
+        os.mkdir(name, dir_fd=dir_fd) if dir_fd is not None else os.mkdir(name)
+    except FileExistsError:  # already there, or a link or a file: the open decides
+        pass
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd) if dir_fd is not None else os.open(name, _DIR_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise _linked(shown) from exc
+        raise
 
 
 def _linked(directory: Path, *, swapped: bool = False) -> Exception:

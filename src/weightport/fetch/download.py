@@ -18,11 +18,14 @@ import logging
 import os
 import shutil
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from weightport.errors import (
@@ -39,6 +42,8 @@ from weightport.errors import (
 from weightport.fetch.cache import EntryDir
 from weightport.fetch.progress import progress_bar
 from weightport.fetch.retry import BACKOFF, Transient, with_retries
+
+T = TypeVar("T")
 
 logger = logging.getLogger("weightport")
 
@@ -317,6 +322,38 @@ class _Limits:
                 f"({count} bytes received); stopped there",
                 hint="the server trickles; raise deadline= (FetchOptions.deadline) or use a mirror",
             )
+
+
+def within_deadline(call: Callable[[], T], seconds: float | None, what: str) -> T:
+    """``call()``, or :class:`~weightport.errors.DownloadTimeoutError` once ``seconds`` have passed.
+
+    For a request made by another library (huggingface_hub's metadata ``HEAD``) whose client has
+    only a per-read timeout: a server trickling its headers would outlast the download's deadline.
+    The call runs on a daemon thread; past the deadline it is abandoned (its client's own limits end
+    it) and the caller gets the same error as a trickling body.
+    """
+    if seconds is None:
+        return call()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # handed to the caller
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=run, name="weightport-request", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not outcome:
+        raise DownloadTimeoutError(
+            f"{what} did not finish within FetchOptions.deadline={seconds:g}s; stopped there",
+            hint="the server trickles; raise deadline= (FetchOptions.deadline) or use a mirror",
+        )
+    ok, value = outcome[0]
+    if ok:
+        return value  # type: ignore[no-any-return]
+    raise value
 
 
 def _stream(response, out, url: str, dest: Path, announced: int | None, progress: bool | None, shown: str,

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from weightport.errors import CacheNotWritableError, LockTimeoutError
-from weightport.fetch.cache import lock_path
+from weightport.errors import CacheNotWritableError, LockTimeoutError, WeightportError
+from weightport.fetch.cache import EntryDir, lock_path
 
 logger = logging.getLogger("weightport")
 
@@ -29,8 +29,10 @@ def entry_lock(target: Path, timeout: float) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     path = lock_path(target)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # made (and its way from the cache root checked for links) like the entry it guards
+        EntryDir(path.parent).close()
+    except WeightportError:
+        raise
     except OSError as exc:
         raise _not_writable(f"cannot create the cache directory {path.parent}", exc) from exc
     lock = FileLock(path, timeout=timeout)
