@@ -134,56 +134,37 @@ def _attempt(
     limits: _Limits,
     request: _Request,
 ) -> DownloadResult:
-    entry = _open_entry(dest)
-    try:
-        return _into(entry, url, dest, sha256, size, hash_prefix, timeout, progress, shown, limits, request)
-    finally:
-        entry.close()
-
-
-def _into(
-    entry: EntryDir,
-    url: str,
-    dest: Path,
-    sha256: str | None,
-    size: int | None,
-    hash_prefix: str | None,
-    timeout: float,
-    progress: bool | None,
-    shown: str,
-    limits: _Limits,
-    request: _Request,
-) -> DownloadResult:
-    tmp, fd = _temp(entry, dest)
-    try:
-        out = os.fdopen(fd, "wb")  # owns fd from here: closing ``out`` closes it
-    except BaseException:
-        os.close(fd)
-        _remove_quietly(entry, tmp)
-        raise
-    try:
-        with out:
-            response = _open(url, timeout, request.headers)
-            with response:
-                announced = _content_length(response)
-                if announced is not None:
-                    limits.check(url, announced, announced=True)
-                digest, count = _stream(response, out, url, dest, announced, progress, shown, limits)
-            os.fsync(out.fileno())
-        _check(url, count, digest, announced, size, sha256, hash_prefix)
-        if request.record:  # sidecar first, so a reader never pairs the new file with an older record
-            try:
-                entry.write_sidecar(dest.name, digest, count)
-            except OSError as exc:  # a missing sidecar only costs a re-fetch later
-                logger.debug("could not write sidecar for %s: %s", dest, exc)
-        entry.replace(tmp, dest.name)
-        entry.fsync()
-        entry.check_still_here()
-        logger.info("downloaded %s (%d bytes) to %s", shown, count, dest)
-        return DownloadResult(path=dest, sha256=digest, size=count)
-    except BaseException:
-        _remove_quietly(entry, tmp)
-        raise
+    with _open_entry(dest) as entry:  # every file of the attempt made in the directory held open
+        tmp, fd = _temp(entry, dest)
+        try:
+            out = os.fdopen(fd, "wb")  # owns fd from here: closing ``out`` closes it
+        except BaseException:
+            os.close(fd)
+            _remove_quietly(entry, tmp)
+            raise
+        try:
+            with out:
+                response = _open(url, timeout, request.headers)
+                with response:
+                    announced = _content_length(response)
+                    if announced is not None:
+                        limits.check(url, announced, announced=True)
+                    digest, count = _stream(response, out, url, dest, announced, progress, shown, limits)
+                os.fsync(out.fileno())
+            _check(url, count, digest, announced, size, sha256, hash_prefix)
+            if request.record:  # sidecar first, so a reader never pairs the new file with an older record
+                try:
+                    entry.write_sidecar(dest.name, digest, count)
+                except OSError as exc:  # a missing sidecar only costs a re-fetch later
+                    logger.debug("could not write sidecar for %s: %s", dest, exc)
+            entry.replace(tmp, dest.name)
+            entry.fsync()
+            entry.check_still_here()
+            logger.info("downloaded %s (%d bytes) to %s", shown, count, dest)
+            return DownloadResult(path=dest, sha256=digest, size=count)
+        except BaseException:
+            _remove_quietly(entry, tmp)
+            raise
 
 
 def _open_entry(dest: Path) -> EntryDir:
