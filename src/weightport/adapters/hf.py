@@ -14,13 +14,11 @@ index too) are validated before any I/O. ``HF_ENDPOINT`` is honoured, read when 
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 import logging
 import os
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +43,7 @@ from weightport.errors import (
     SourceNotFoundError,
     WeightportError,
 )
-from weightport.fetch.cache import TEMP_SUFFIX, EntryDir, hf_hub_cache
+from weightport.fetch.cache import EntryDir, hf_hub_cache
 from weightport.fetch.download import download, within_deadline
 from weightport.fetch.download_lock import entry_lock
 from weightport.fetch.integrity import file_sha256, quarantine
@@ -301,15 +299,7 @@ class _Hub:
             if ref.is_file() and not ref.is_symlink() and ref.read_text() == commit:
                 return
             with EntryDir(ref.parent) as entry:
-                tmp, fd = entry.create_exclusive(ref.name)
-                try:
-                    with os.fdopen(fd, "w") as out:
-                        out.write(commit)
-                    entry.replace(tmp, ref.name)
-                except BaseException:
-                    with contextlib.suppress(OSError):
-                        entry.unlink(tmp)
-                    raise
+                entry.write_text(ref.name, commit)
         except OSError as exc:  # a read-only cache still serves this load; the next one asks again
             logger.debug("could not record %s for %s: %s", revision, self.repo_id, exc)
 
@@ -451,21 +441,8 @@ def _check_announced(where: str, size: int | None, sha256: str | None, pin: _Pin
 
 def _link(pointer: Path, blob: Path) -> None:
     """Point ``pointer`` at ``blob`` with a relative link, made in the snapshot directory held open."""
-    target = os.path.relpath(blob, pointer.parent)
     with EntryDir(pointer.parent) as entry:
-        while True:
-            tmp = f".{pointer.name}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
-            try:
-                entry.symlink(target, tmp)
-                break
-            except FileExistsError:  # astronomically unlikely: draw another name
-                continue
-        try:
-            entry.replace(tmp, pointer.name)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                entry.unlink(tmp)
-            raise
+        entry.link(os.path.relpath(blob, pointer.parent), pointer.name)
 
 
 def _blob_problem(path: Path) -> str | None:

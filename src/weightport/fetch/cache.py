@@ -27,9 +27,12 @@ import hashlib
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
+
+T = TypeVar("T")
 
 SIDECAR_SUFFIX = ".sha256"
 LOCK_SUFFIX = ".lock"
@@ -191,12 +194,25 @@ class EntryDir:
         ``O_CREAT | O_EXCL | O_NOFOLLOW`` with an unpredictable name: nothing another user of a
         shared cache planted (a file or a link at a guessed name) is ever opened or followed.
         """
+        return self._exclusive(name, lambda tmp: os.open(flags=_TEMP_FLAGS, mode=0o644, **self._at(tmp)))
+
+    def _exclusive(self, name: str, make: Callable[[str], T]) -> tuple[str, T]:
+        """``make`` a new entry at an unpredictable temp name for ``name``: ``(that name, what make returned)``."""
         while True:
             tmp = f".{name}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
             try:
-                return tmp, os.open(flags=_TEMP_FLAGS, mode=0o644, **self._at(tmp))
+                return tmp, make(tmp)
             except FileExistsError:  # astronomically unlikely: draw another name
                 continue
+
+    def _put(self, tmp: str, name: str) -> None:
+        """Rename the temp entry ``tmp`` to ``name``; remove it when that fails."""
+        try:
+            self.replace(tmp, name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.unlink(tmp)
+            raise
 
     def replace(self, src: str, dst: str) -> None:
         """Rename ``src`` to ``dst``, both in this directory."""
@@ -212,12 +228,13 @@ class EntryDir:
         """The names in this directory (the open one, not whatever the path names now)."""
         return os.listdir(self.fd if self.fd is not None else self.path)
 
-    def symlink(self, target: str, name: str) -> None:
-        """Make a link ``name`` -> ``target`` here (the hub's snapshot pointers)."""
+    def link(self, target: str, name: str) -> None:
+        """Point ``name`` here at ``target`` (the hub's snapshot pointers): a link at a temp name, renamed."""
         if self.fd is None:  # pragma: no cover - Windows
-            os.symlink(target, self.path / name)
+            tmp, _ = self._exclusive(name, lambda t: os.symlink(target, self.path / t))
         else:
-            os.symlink(target, name, dir_fd=self.fd)
+            tmp, _ = self._exclusive(name, lambda t: os.symlink(target, t, dir_fd=self.fd))
+        self._put(tmp, name)
 
     def fsync(self) -> None:
         if self.fd is None:  # pragma: no cover - Windows
@@ -225,18 +242,21 @@ class EntryDir:
         with contextlib.suppress(OSError):
             os.fsync(self.fd)
 
-    def write_sidecar(self, name: str, sha256: str, size: int) -> None:
-        """Record the digest and size of the file ``name`` here (an exclusive temp file, then a rename)."""
-        target = name + SIDECAR_SUFFIX
-        tmp, fd = self.create_exclusive(target)
+    def write_text(self, name: str, text: str) -> None:
+        """Write the small file ``name`` here whole or not at all (an exclusive temp file, then a rename)."""
+        tmp, fd = self.create_exclusive(name)
         try:
             with os.fdopen(fd, "w") as out:
-                out.write(f"{sha256} {size}\n")
-            self.replace(tmp, target)
+                out.write(text)
         except BaseException:
             with contextlib.suppress(OSError):
                 self.unlink(tmp)
             raise
+        self._put(tmp, name)
+
+    def write_sidecar(self, name: str, sha256: str, size: int) -> None:
+        """Record the digest and size of the file ``name`` here."""
+        self.write_text(name + SIDECAR_SUFFIX, f"{sha256} {size}\n")
 
     def check_still_here(self) -> None:
         """Refuse when the path no longer names the directory held open (swapped while writing).
