@@ -67,3 +67,70 @@ def test_verify_without_a_known_architecture_says_what_to_pass(tmp_path):
     path = save(torchvision.models.resnet18().state_dict(), tmp_path / "tv.pt")
     with pytest.raises(UsageError, match="verify=<a function"):
         weightport.load_weights(torchvision.models.resnet18(), path, verify=True)
+
+
+def _as_it_is(model: nn.Module) -> tuple[dict[str, nn.Module], dict[str, bool], dict[str, torch.Tensor]]:
+    """Every module object at its path, every module's training mode, every tensor's value."""
+    return (dict(model.named_modules()), {n: m.training for n, m in model.named_modules()},
+            {k: v.clone() for k, v in model.state_dict().items()})
+
+
+def _assert_as_it_was(model: nn.Module, before) -> None:
+    modules, modes, state = before
+    now = dict(model.named_modules())
+    assert now.keys() == modules.keys() and all(now[n] is modules[n] for n in modules)  # the same objects
+    assert {n: m.training for n, m in model.named_modules()} == modes
+    after = model.state_dict()
+    assert list(after) == list(state) and all(torch.equal(after[k], v) for k, v in state.items())
+
+
+@pytest.fixture
+def mobilenet_file(tmp_path):
+    torch.manual_seed(0)
+    return save(torchvision.models.mobilenet_v3_small().state_dict(), tmp_path / "mobilenet_v3_small.pth")
+
+
+def _fine_tuned() -> nn.Module:
+    """timm's MobileNetV3 with torchvision's eps and a new 5-class head, in train mode with a frozen block."""
+    model = timm.create_model("mobilenetv3_small_100", pretrained=False, bn_eps=1e-3, num_classes=5).train()
+    model.blocks[1].eval()
+    return model
+
+
+def test_a_verified_load_with_a_new_head_puts_the_models_own_modules_and_modes_back(mobilenet_file):
+    model = _fine_tuned()
+    modules, modes = dict(model.named_modules()), {n: m.training for n, m in model.named_modules()}
+    report = weightport.load_weights(model, mobilenet_file)  # structural, verified by default
+    assert report.verification["passed"] and report.verification["compared"].startswith("features")
+    assert [r.key for r in report.reinitialized] == ["classifier.weight", "classifier.bias"]
+    now = dict(model.named_modules())
+    assert now.keys() == modules.keys() and all(now[n] is m for n, m in modules.items())
+    assert {n: m.training for n, m in model.named_modules()} == modes
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_a_forward_that_raises_during_verification_leaves_the_model_exactly_as_it_was(mobilenet_file, error):
+    model = _fine_tuned()
+    before = _as_it_is(model)
+
+    def fail(*_):
+        raise error("the model's forward failed")
+
+    hook = model.blocks[3].register_forward_pre_hook(fail)
+    with pytest.raises(VerificationError if error is RuntimeError else error):
+        weightport.load_weights(model, mobilenet_file)
+    hook.remove()
+    _assert_as_it_was(model, before)
+
+
+def test_a_head_set_aside_is_put_back_even_when_a_later_one_cannot_be():
+    from weightport.loading.equivalence import _borrowed
+
+    model = torchvision.models.resnet18().train()
+    before = _as_it_is(model)
+    with pytest.raises(AttributeError), _borrowed(model, ["fc", "no.such.module"]):
+        pass
+    _assert_as_it_was(model, before)
+    with _borrowed(model, ["fc", "layer4.1"]):
+        assert isinstance(model.fc, nn.Identity) and isinstance(model.layer4[1], nn.Identity) and not model.training
+    _assert_as_it_was(model, before)

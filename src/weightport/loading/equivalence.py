@@ -5,15 +5,16 @@ the source architecture can be built — a ``torchvision:`` or ``timm:`` source,
 gives — both models run on the same input and the largest output difference is reported; above the
 tolerance it is a :class:`~weightport.errors.VerificationError`.
 
-When the target's head was re-initialised, both heads are replaced by ``Identity`` so that the
-features feeding them are compared instead. A 1-channel target is fed a grey image and the source the
-same image repeated on 3 channels (the channels fitter makes these equal).
+When the target's head was re-initialised, both heads are replaced by ``Identity`` (in place while the
+two run, then put back: no weight is copied) so that the features feeding them are compared instead.
+A 1-channel target is fed a grey image and the source the same image repeated on 3 channels (the
+channels fitter makes these equal).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -169,26 +170,75 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
     target = module.get_submodule(plan.into) if plan.into else module
     differences = hyperparameter_differences(reference, target, _module_pairs(plan))
     compared = "logits"
+    heads: list[str] = []
+    own: list[str] = []
     if plan.reinitialized:
         heads = _reinitialised_modules(plan)  # the planner's decision, not decided again here
-        # The source architecture is another model: the same paths when it has them (same library),
-        # else its own head by the one head rule (another implementation).
-        own = heads if all(_has_module(reference, p) for p in heads) else head_modules(reference)
-        reference, target = _without(reference, own), _without(target, heads)
+        # The source architecture is another model: the same paths when it has the same kind of module there
+        # (same library), else its own head by the one head rule (another implementation: torchvision's
+        # MobileNetV3 `classifier` is a stack whose last layer is the head, timm's is the head itself).
+        own = heads if all(_same_module_kind(reference, target, p) for p in heads) else head_modules(reference)
         compared = "features (heads replaced by Identity)"
-    full = _input_shape(source, target)
-    # A small input first (a 64-pixel image costs little next to the load); models that only take
-    # their own input size (ViT, Swin) get that.
-    shapes = [input_shape] if input_shape else list(dict.fromkeys(
-        [(1, full[1], 64, 64), (1, *full[1:]), *((1, full[1], *size[1:]) for size in _own_sizes(target, reference))]))
-    was_training = target.training
-    reference.eval()
-    target.eval()
+    # Both in eval mode with their heads set aside (Identity, in place: no copy of a weight) while they run,
+    # and put back as they were whatever happens (a builder may hand out a model of the user's).
+    with ExitStack() as borrowed:
+        borrowed.enter_context(_borrowed(reference, own))
+        borrowed.enter_context(_borrowed(target, heads))
+        full = _input_shape(source, target)
+        # A small input first (a 64-pixel image costs little next to the load); models that only take
+        # their own input size (ViT, Swin) get that.
+        shapes = [input_shape] if input_shape else list(dict.fromkeys(
+            [(1, full[1], 64, 64), (1, *full[1:]),
+             *((1, full[1], *size[1:]) for size in _own_sizes(target, reference))]))
+        out_ref, out, shape = _run_first(reference, target, shapes, auto=auto, source=source, plan=plan)
+        if out.shape != out_ref.shape and not head_modules(target) and head_modules(reference):
+            # A headless model (timm's num_classes=0): compare with the source's features.
+            borrowed.enter_context(_borrowed(reference, head_modules(reference)))
+            compared = "features (the model has no head)"
+            out_ref, out = _run_both(reference, target, shape)
+        if out.shape != out_ref.shape:
+            raise VerificationError(
+                f"verification of {source.uri}: outputs have different shapes, {tuple(out.shape)} (model) vs "
+                f"{tuple(out_ref.shape)} (source architecture)",
+                hint="verify compares the model the weights went into; pass verify_input_shape or a builder "
+                "whose model ends where yours does",
+            )
+        diff, tol = _measure(out, out_ref, tolerance)
+        native = (1, *full[1:])
+        if auto and diff > tol and tuple(shape) != native:
+            # Some architectures fix their padding for the input size they were built for (TensorFlow-style
+            # static "same" padding): a smaller input is not what either model computes for. The source's own
+            # input size decides.
+            try:
+                out_ref, out = _run_both(reference, target, native)
+            except Exception:
+                pass
+            else:
+                shape = native
+                diff, tol = _measure(out, out_ref, tolerance)
+    result = Verification(diff, tol, tuple(shape), compared, describe_differences(differences))
+    if not result.passed or differences:  # a hyper-parameter that differs computes differently on some input
+        named = ("; the two differ in what the checkpoint does not hold: " + "; ".join(result.differences)
+                 if differences else "; no hyper-parameter differs, so the pairing itself is wrong")
+        raise VerificationError(
+            f"verification of {source.uri} failed: the {compared} differ from the source architecture's by "
+            f"{diff:.3g} (tolerance {tol:.3g}) on an input of shape {tuple(shape)}{named}",
+            hint=("build the model with the source's values named above" if differences else
+                  "map the tensors explicitly with rename={'<checkpoint key>': '<model key>'} (weightport plan "
+                  "shows the structural pairings), or load into the library's own implementation")
+            + "; verify=False loads without this check",
+        )
+    return result
+
+
+def _run_first(reference: nn.Module, target: nn.Module, shapes: list[tuple[int, ...]], *, auto: bool,
+               source: Source, plan: LoadPlan) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+    """Both models' outputs on the first of ``shapes`` both take (only the one given when not ``auto``)."""
     try:
         for i, shape in enumerate(shapes):
             try:
                 out_ref, out = _run_both(reference, target, shape)
-                break
+                return out_ref, out, shape
             except Exception as exc:
                 if not auto:
                     raise
@@ -206,45 +256,7 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
             f"({', '.join(_reinitialised_modules(plan)) or 'none'}) are set aside: {str(exc).splitlines()[0]}",
             hint="verify compares what was loaded; re-initialise only the head to verify, or pass verify=False",
         ) from exc
-    finally:
-        target.train(was_training)
-    if out.shape != out_ref.shape and not head_modules(target) and head_modules(reference):
-        # A headless model (timm's num_classes=0): compare with the source's features.
-        reference, compared = _without(reference, head_modules(reference)), "features (the model has no head)"
-        out_ref, out = _run_both(reference, target, shape)
-    if out.shape != out_ref.shape:
-        raise VerificationError(
-            f"verification of {source.uri}: outputs have different shapes, {tuple(out.shape)} (model) vs "
-            f"{tuple(out_ref.shape)} (source architecture)",
-            hint="verify compares the model the weights went into; pass verify_input_shape or a builder "
-            "whose model ends where yours does",
-        )
-    diff, tol = _measure(out, out_ref, tolerance)
-    native = (1, *full[1:])
-    if auto and diff > tol and tuple(shape) != native:
-        # Some architectures fix their padding for the input size they were built for (TensorFlow-style
-        # static "same" padding): a smaller input is not what either model computes for. The source's own
-        # input size decides.
-        try:
-            out_ref, out = _run_both(reference, target, native)
-        except Exception:
-            pass
-        else:
-            shape = native
-            diff, tol = _measure(out, out_ref, tolerance)
-    result = Verification(diff, tol, tuple(shape), compared, describe_differences(differences))
-    if not result.passed or differences:  # a hyper-parameter that differs computes differently on some input
-        named = ("; the two differ in what the checkpoint does not hold: " + "; ".join(result.differences)
-                 if differences else "; no hyper-parameter differs, so the pairing itself is wrong")
-        raise VerificationError(
-            f"verification of {source.uri} failed: the {compared} differ from the source architecture's by "
-            f"{diff:.3g} (tolerance {tol:.3g}) on an input of shape {tuple(shape)}{named}",
-            hint=("build the model with the source's values named above" if differences else
-                  "map the tensors explicitly with rename={'<checkpoint key>': '<model key>'} (weightport plan "
-                  "shows the structural pairings), or load into the library's own implementation")
-            + "; verify=False loads without this check",
-        )
-    return result
+    raise UsageError("verification was given no input shape to try")
 
 
 def _reference(build: Builder, source_state: dict[str, Any]) -> nn.Module:
@@ -316,24 +328,47 @@ def _reinitialised_modules(plan: LoadPlan) -> list[str]:
     return [o for o in owners if o]
 
 
-def _has_module(model: nn.Module, path: str) -> bool:
+def _same_module_kind(reference: nn.Module, target: nn.Module, path: str) -> bool:
+    """Whether both models have a module of the same class at ``path``."""
     try:
-        model.get_submodule(path)
+        return type(reference.get_submodule(path)) is type(target.get_submodule(path))
     except AttributeError:
         return False
-    return True
 
 
-def _without(model: nn.Module, paths: list[str]) -> nn.Module:
-    """A copy of ``model`` with the modules at ``paths`` replaced by ``Identity``."""
+def _set_aside(model: nn.Module, paths: list[str]) -> list[tuple[nn.Module, str, nn.Module]]:
+    """Replace the modules at ``paths`` by ``Identity`` in place (no copy of any weight).
+
+    Returns:
+        ``(parent, name, module)`` for each replaced module, in order, to put them back.
+    """
     from torch import nn
 
-    clone = copy.deepcopy(model)
+    replaced = []
     for path in paths:
         parent_path, _, name = path.rpartition(".")
-        parent = clone.get_submodule(parent_path) if parent_path else clone
-        setattr(parent, name, nn.Identity())
-    return clone
+        owner = model.get_submodule(parent_path) if parent_path else model
+        replaced.append((owner, name, owner.get_submodule(name)))
+        setattr(owner, name, nn.Identity())
+    return replaced
+
+
+@contextmanager
+def _borrowed(model: nn.Module, heads: list[str]) -> Iterator[None]:
+    """``model`` in eval mode with its ``heads`` set aside (``Identity``) while the block runs; afterwards,
+    whatever happens in it, every module is back in its place with its own training mode."""
+    modes = [(m, m.training) for m in model.modules()]
+    replaced: list[tuple[nn.Module, str, nn.Module]] = []
+    try:
+        model.eval()
+        for path in heads:  # one at a time, so that a failure half-way still puts back what was replaced
+            replaced += _set_aside(model, [path])
+        yield
+    finally:
+        for owner, name, original in reversed(replaced):
+            setattr(owner, name, original)
+        for m, training in modes:
+            m.training = training
 
 
 def _input_shape(source: Source, target: nn.Module) -> tuple[int, ...]:

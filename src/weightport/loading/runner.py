@@ -218,7 +218,7 @@ def _verify(module: nn.Module, report: LoadReport, opened: OpenedSource, opts: L
     try:
         result = verify_load(module, report, opened.source, opened.tensors, builder,
                              tolerance=opts.verify_tolerance, input_shape=opts.verify_input_shape)
-    except Exception:
+    except BaseException:  # an interrupt too: a half-verified load is not left in the module
         if restore is not None:
             load_state(module, restore)  # a failed verification leaves an existing module as it was
         raise
