@@ -101,7 +101,7 @@ def _stage_timers(into: dict[str, list[float]]) -> Iterator[None]:
 
     patched = {
         "auto_verification": "decide the source architecture (before the fill)",
-        "_closest": "  of which: choose the closest of several",
+        "_on_meta": "  of which: build a candidate to choose among several",
         "_reference": "build the source architecture and give it the checkpoint",
         "hyperparameter_differences": "compare hyper-parameters",
         "_without": "set the heads aside",

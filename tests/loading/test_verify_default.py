@@ -68,3 +68,25 @@ def test_a_refused_verification_leaves_no_cached_conversion_behind(mobilenet_fil
             weightport.load_weights(model, path, convert_cache=True)
         assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
         assert not list((cache_root() / "converted").glob("*.safetensors"))
+
+
+def test_one_function_decides_the_source_architecture_for_the_proof_and_the_verification(tmp_path):
+    # timm's efficientnet_b0 and tf_efficientnet_b0 hold the same keys: the closest to the model is taken,
+    # by the planner's prover and by the verification alike.
+    from weightport.loading.equivalence import auto_verification, source_architecture
+    from weightport.loading.options import LoadOptions
+    from weightport.loading.proof import LoadProver
+    from weightport.loading.source_io import fetch_source, read_source
+
+    torch.manual_seed(0)
+    path = save(timm.create_model("efficientnet_b0").state_dict(), tmp_path / "efficientnet_b0.pth")
+    opts = LoadOptions()
+    opened = read_source(fetch_source(path, opts), opts)
+    plain = torchvision.models.efficientnet_b0()
+    like_tf = torchvision.models.efficientnet_b0(norm_layer=lambda c: torch.nn.BatchNorm2d(c, eps=1e-3))
+    for model, expected in ((plain, "timm:efficientnet_b0"), (like_tf, "timm:tf_efficientnet_b0")):
+        assert source_architecture(opened.source, opened.tensors, model).against == expected
+        assert LoadProver(model, opened, {}, opts)._architecture().against == expected
+    plan = weightport.plan(plain, path)
+    decided = auto_verification(plan, opened.source, opened.tensors, plain)
+    assert decided.against == "timm:efficientnet_b0" and "closest" in decided.note

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from weightport.errors import UsageError, VerificationError
 from weightport.keys import parent
 from weightport.layout.head import head_modules
-from weightport.loading.hyperparams import describe_differences, hyperparameter_differences
+from weightport.loading.hyperparams import describe_differences, hyperparameter_differences, hyperparameter_distance
 from weightport.loading.state import load_state
 
 if TYPE_CHECKING:
@@ -85,11 +85,74 @@ def source_builder(source: Source) -> Builder | None:
 MAPPED = frozenset({"structural", "layout"})
 
 
+class SourceArchitecture:
+    """A builder of the architecture a checkpoint was saved from, and where it came from.
+
+    Calling it builds the architecture (random weights). ``built`` is the build the choice among several
+    known architectures was made on (meta device, no initialisation), handed to the verification once
+    so that it is not built twice.
+    """
+
+    def __init__(self, build: Builder, against: str, note: str | None = None, built: nn.Module | None = None) -> None:
+        self._build, self.against, self.note, self._built = build, against, note, built
+
+    def __call__(self) -> nn.Module:
+        return self._build()
+
+    def take_built(self) -> nn.Module | None:
+        """The meta build made while choosing, once (a second caller builds its own)."""
+        built, self._built = self._built, None
+        return built
+
+
+def source_architecture(source: Source, tensors: dict[str, Any], module: nn.Module,
+                        verify: Any = "auto") -> SourceArchitecture | None:
+    """The architecture a checkpoint was saved from, when it is known; the one place that decides it.
+
+    ``verify=``'s builder when it is one, else the source's own (a ``torchvision:``/``timm:`` source),
+    else the known architecture whose key layout the checkpoint has (:func:`weightport.layout.known.recognise`);
+    when several have it (timm's ``efficientnet_b0`` and ``tf_efficientnet_b0``), the one whose
+    hyper-parameters are closest to ``module``'s (:func:`~weightport.loading.hyperparams.hyperparameter_distance`).
+    """
+    if callable(verify):
+        return SourceArchitecture(verify, "")
+    derived = source_builder(source)
+    if derived is not None:
+        return SourceArchitecture(derived, f"{source.scheme}:{source.meta.get('architecture')}")
+    from weightport.layout.known import recognise
+
+    candidates = recognise(tensors)
+    if not candidates:
+        return None
+    if len(candidates) == 1:
+        return SourceArchitecture(candidates[0].builder(), candidates[0].uri)
+    built = {c.uri: _on_meta(c.builder()) for c in candidates}
+    chosen = min(candidates, key=lambda c: _distance(built[c.uri], module))
+    note = (f"the checkpoint's key layout fits {', '.join(c.uri for c in candidates)}; verified against "
+            f"{chosen.uri}, whose hyper-parameters are closest to the model's")
+    return SourceArchitecture(chosen.builder(), chosen.uri, note, built[chosen.uri])
+
+
+def _on_meta(build: Builder) -> nn.Module | None:
+    """``build()`` on the meta device without drawing its initialisation, or None when it cannot be."""
+    from weightport.loading.fast import build_on_meta
+    from weightport.loading.noinit import build_without_init
+
+    try:
+        return build_on_meta(lambda: build_without_init(build)[0])
+    except Exception:
+        return None
+
+
+def _distance(reference: nn.Module | None, module: nn.Module) -> float:
+    return hyperparameter_distance(reference, module) if reference is not None else float("inf")
+
+
 @dataclass
 class AutoVerification:
-    """What ``verify="auto"`` decided: a builder of the source architecture (or none) and why."""
+    """What ``verify="auto"`` decided: the source architecture to verify against (or none) and why."""
 
-    builder: Builder | None
+    builder: SourceArchitecture | None
     against: str
     note: str | None = None
 
@@ -99,39 +162,11 @@ def auto_verification(plan: LoadPlan, source: Source, tensors: dict[str, Any], m
     a ``torchvision:``/``timm:`` source, or a checkpoint whose key layout is a known architecture's."""
     if not any(r.how in MAPPED for r in plan.loaded):
         return AutoVerification(None, "")
-    derived = source_builder(source)
-    if derived is not None:
-        return AutoVerification(derived, f"{source.scheme}:{source.meta.get('architecture')}")
-    from weightport.layout.known import recognise
-
-    candidates = recognise(tensors)
-    if not candidates:
+    found = source_architecture(source, tensors, module)
+    if found is None:
         return AutoVerification(None, "", "not verified: the checkpoint's architecture is not known; pass "
                                 "verify=<a function building it> to compare outputs")
-    chosen = candidates[0]
-    note = None
-    if len(candidates) > 1:
-        chosen = _closest(candidates, plan, module)
-        note = (f"the checkpoint's key layout fits {', '.join(c.uri for c in candidates)}; verified against "
-                f"{chosen.uri}, whose hyper-parameters are closest to the model's")
-    return AutoVerification(chosen.builder(), chosen.uri, note)
-
-
-def _closest(candidates: list[Any], plan: LoadPlan, module: nn.Module) -> Any:
-    import torch
-
-    target = module.get_submodule(plan.into) if plan.into else module
-    pairs = _module_pairs(plan)
-
-    def distance(candidate: Any) -> int:
-        try:
-            with torch.device("meta"):
-                reference = candidate.builder()()
-        except Exception:
-            return 1_000_000
-        return len(hyperparameter_differences(reference, target, pairs))
-
-    return min(candidates, key=distance)
+    return AutoVerification(found, found.against, found.note)
 
 
 def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state: dict[str, torch.Tensor],
@@ -168,7 +203,8 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
             hint="pass verify=<a function returning the model the checkpoint was saved from>",
         ) from exc
     target = module.get_submodule(plan.into) if plan.into else module
-    differences = hyperparameter_differences(reference, target, _module_pairs(plan))
+    pairs = _module_pairs(plan)
+    differences = hyperparameter_differences(reference, target, pairs)
     compared = "logits"
     heads: list[str] = []
     own: list[str] = []
@@ -260,18 +296,25 @@ def _run_first(reference: nn.Module, target: nn.Module, shapes: list[tuple[int, 
 
 
 def _reference(build: Builder, source_state: dict[str, Any]) -> nn.Module:
-    """The source architecture holding the checkpoint: built on the meta device and given the checkpoint's
-    tensors (no random initialisation, no copy) when every tensor it holds comes from the checkpoint,
-    else built normally and loaded."""
+    """The source architecture holding the checkpoint, built without drawing an initialisation it replaces:
+    on the meta device and given the checkpoint's tensors (no copy) when every tensor it holds comes from
+    the checkpoint, else built on the CPU and loaded; built normally only when something the checkpoint
+    does not hold would be left uninitialised."""
     from weightport.loading.fast import FastPathUnavailable, build_on_meta
+    from weightport.loading.noinit import build_without_init, uninitialised_left
 
+    built = build.take_built() if isinstance(build, SourceArchitecture) else None
     try:
-        reference = build_on_meta(build)
+        reference = built if built is not None else build_on_meta(lambda: build_without_init(build)[0])
         load_state(reference, source_state, strict=True, assign=True)
         if not any(t.is_meta for t in [*reference.parameters(), *reference.buffers()]):
             return reference
     except (FastPathUnavailable, RuntimeError, ValueError):  # e.g. a module that checks its _metadata
         pass
+    reference, skipped = build_without_init(build)
+    load_state(reference, source_state, strict=True)
+    if uninitialised_left(reference, skipped) is None:
+        return reference
     reference = build()
     load_state(reference, source_state, strict=True)
     return reference

@@ -117,6 +117,32 @@ def hyperparameter_differences(reference: nn.Module, target: nn.Module,
     return found
 
 
+def hyperparameter_distance(reference: nn.Module, target: nn.Module) -> int:
+    """How many modules' hyper-parameters the two models do not share, without pairing any module.
+
+    Each model is counted as a multiset of what :func:`hyperparameter_differences` compares (per norm
+    kind its ``eps``, per convolution its padding and the other compared attributes, the activations);
+    the distance is the size of the multisets' symmetric difference. It needs no pairing, so it can
+    choose among architectures of one key layout before a load is planned.
+    """
+    a, b = _profile(reference), _profile(target)
+    return sum(((a - b) + (b - a)).values())
+
+
+def _profile(model: nn.Module) -> Counter[tuple[Any, ...]]:
+    from torch import nn
+
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for m in model.modules():
+        eps = getattr(m, "eps", None)
+        if isinstance(m, nn.modules.conv._ConvNd):
+            counts[("conv", _pad(m), tuple(_value(m, n) for n in COMPARED if n not in ("eps", "padding")))] += 1
+        elif isinstance(eps, float):
+            counts[(_norm_kind(m), round(eps, 12))] += 1
+    counts.update(("activation", k) for k in _activations(model).elements())
+    return counts
+
+
 def _pad(module: nn.Module) -> str:
     if _same_padding(module):
         return "TensorFlow 'same' (asymmetric)"

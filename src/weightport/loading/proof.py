@@ -51,20 +51,26 @@ class LoadProver:
 
     def _architecture(self) -> Builder | None:
         if not self._decided:
+            from weightport.loading.equivalence import source_architecture
+
             self._decided = True
-            self._builder = source_architecture(self._opened, self._options)
+            self._builder = source_architecture(self._opened.source, self._opened.tensors, self._module,
+                                                self._options.verify)
         return self._builder
 
     def _prover(self) -> Any:
         from weightport.layout.dataflow import DataflowProver
+        from weightport.loading.equivalence import SourceArchitecture
         from weightport.loading.fast import FastPathUnavailable, build_on_meta
+        from weightport.loading.noinit import build_without_init
 
         if self._dataflow is None:
             build = self._architecture()
             reference = None
             if build is not None:
                 try:
-                    reference = build_on_meta(build)
+                    reference = build.take_built() if isinstance(build, SourceArchitecture) else None
+                    reference = reference or build_on_meta(lambda: build_without_init(build)[0])
                 except FastPathUnavailable:
                     try:
                         reference = build()
@@ -82,17 +88,3 @@ class LoadProver:
             proof = GroupProof(dict(zip(source, target)), "verification",
                                "same shapes, paired by order among them; proven by the verification of the outputs")
         return proof
-
-
-def source_architecture(opened: OpenedSource, options: LoadOptions) -> Builder | None:
-    """A builder of the checkpoint's own architecture: ``verify=``'s, the source's, or a recognised one."""
-    from weightport.layout.known import recognise
-    from weightport.loading.equivalence import source_builder
-
-    if callable(options.verify):
-        return options.verify  # type: ignore[no-any-return]
-    derived = source_builder(opened.source)
-    if derived is not None:
-        return derived
-    candidates = recognise(opened.tensors)
-    return candidates[0].builder() if candidates else None
