@@ -80,3 +80,9 @@ def recognise(tensors: Mapping[str, Any]) -> list[KnownArchitecture]:
     """The known architectures whose state dict has exactly these keys and shapes (maybe none)."""
     names, with_shapes = fingerprint({k: tuple(v.shape) for k, v in tensors.items()})
     return [KnownArchitecture(lib, name) for lib, name, shapes in _table().get(names, []) if shapes == with_shapes]
+
+
+def recognise_names(tensors: Mapping[str, Any]) -> list[KnownArchitecture]:
+    """The known architectures whose state dict has exactly these keys, whatever their shapes."""
+    names, _ = fingerprint({k: tuple(v.shape) for k, v in tensors.items()})
+    return [KnownArchitecture(lib, name) for lib, name, _ in _table().get(names, [])]

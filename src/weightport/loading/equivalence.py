@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from weightport.errors import UsageError, VerificationError
 from weightport.keys import parent
 from weightport.layout.head import head_modules
+from weightport.loading.hints import hyperparameter_hint
 from weightport.loading.hyperparams import describe_differences, hyperparameter_differences, hyperparameter_distance
 from weightport.loading.state import load_state
 
@@ -259,7 +260,7 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
         raise VerificationError(
             f"verification of {source.uri} failed: the {compared} differ from the source architecture's by "
             f"{diff:.3g} (tolerance {tol:.3g}) on an input of shape {tuple(shape)}{named}",
-            hint=("build the model with the source's values named above" if differences else
+            hint=(hyperparameter_hint(differences, reference, target, pairs) if differences else
                   "map the tensors explicitly with rename={'<checkpoint key>': '<model key>'} (weightport plan "
                   "shows the structural pairings), or load into the library's own implementation")
             + "; verify=False loads without this check",
