@@ -156,7 +156,25 @@ class PretrainedMixin:
     """
 
     weightport_report: LoadReport | None = None
-    weightport_provenance: dict[str, Any] | None = None
+
+    @property
+    def weightport_provenance(self) -> dict[str, Any] | None:
+        """The pretrained weights' provenance (source, sha256, counts, coverage), or None before a load.
+
+        Made from ``weightport_report`` when first read (saving a checkpoint, ``save_pretrained``),
+        not during the load: its sha256 of an unpinned local file is hashed then, if the file is
+        still the one that was loaded (SECURITY.md, *When files are hashed*). A Lightning checkpoint's
+        provenance, restored by ``on_load_checkpoint``, is kept as it was saved.
+        """
+        kept: dict[str, Any] | None = self.__dict__.get("_weightport_provenance")
+        if kept is None and self.weightport_report is not None:
+            kept = self.weightport_report.summary()
+            self.__dict__["_weightport_provenance"] = kept
+        return kept
+
+    @weightport_provenance.setter
+    def weightport_provenance(self, value: dict[str, Any] | None) -> None:
+        self.__dict__["_weightport_provenance"] = value
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         instance = super().__new__(cls)
@@ -259,7 +277,7 @@ class PretrainedMixin:
 
     def _weightport_record(self, report: LoadReport) -> None:
         self.weightport_report = report
-        self.weightport_provenance = report.summary()
+        self.weightport_provenance = None  # made from the report when read: no hashing during the load
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``model.safetensors``, the init arguments as ``config.json`` and the provenance.

@@ -71,6 +71,25 @@ def test_a_never_seen_local_file_is_hashed_only_when_the_reports_sha256_is_read(
     assert hashes == [path]  # once
 
 
+def test_from_pretrained_hashes_only_when_the_provenance_is_read(tmp_path, hashes):
+    from weightport.mixin import PretrainedMixin
+
+    class Net(PretrainedMixin, nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(3, 4)
+
+    path = tmp_path / "m.safetensors"
+    save_file({"lin.weight": torch.ones(4, 3), "lin.bias": torch.zeros(4)}, str(path))
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    model = Net.from_pretrained(path)
+    model.load_pretrained(path)
+    assert hashes == []  # neither load hashed the file (the provenance is made when read)
+    assert model.weightport_provenance is not None
+    assert model.weightport_provenance["source"]["sha256"] == expected
+    assert hashes == [path]
+
+
 def test_a_file_changed_after_the_load_gets_no_sha256_rather_than_another_files(tmp_path, hashes, caplog):
     path = tmp_path / "m.safetensors"
     _checkpoint(path)
