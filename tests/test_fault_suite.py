@@ -462,7 +462,7 @@ def test_nan_weights(harness):  # row 31
     state["conv1.weight"][0, 0, 0, 0] = float("nan")
     path = harness.tmp / "nan.safetensors"
     path.write_bytes(st_bytes(state))
-    harness.fails(path, E.NonFiniteWeightsError, ValueError, "conv1.weight", "NaN", "check_finite")
+    harness.fails(path, E.NonFiniteWeightsError, ValueError, "conv1.weight", "NaN", "check_finite", check_finite=True)
 
 
 def test_lossy_cast_refused_on_request(harness):  # row 32: fp32 checkpoint into a bf16 model

@@ -133,6 +133,11 @@ class SourceInfo:
         return {k: v for k, v in asdict(self).items() if v not in (None, {}, [])}
 
 
+#: What to do about tensors refused as NaN/infinite or overflowing the model's dtype (plan, apply, sharded).
+NONFINITE_HINT = ("the checkpoint is damaged or diverged (check_finite=False, the default, loads NaN/Inf as the file "
+                  "holds them), or its values do not fit the model's dtype (build the model in a wider dtype, or "
+                  "leave those tensors out with exclude=[...])")
+
 #: The largest share of a model's parameters the default head rule may re-initialise unnamed.
 MAX_UNNAMED_REINIT_SHARE = 0.05
 
@@ -153,8 +158,11 @@ class LoadPlan:
             state such as ``num_batches_tracked`` is never counted).
         reinitialized: Target keys re-initialised on purpose, with the reason.
         mismatched: Pairs whose shapes do not fit (an error when the plan is applied).
-        nonfinite: Checkpoint keys whose values are NaN or infinite, or would overflow the target dtype
-            (an error when the plan is applied, unless ``check_finite=False``).
+        nonfinite: Checkpoint keys whose finite values would overflow the target dtype (always looked
+            for, in the tensors a narrowing cast copies), or, with ``check_finite=True``, whose values are
+            NaN or infinite: an error when the plan is applied.
+        finite_checked: Whether every loaded value was read for NaN/infinity (``check_finite=True``;
+            off by default, see SECURITY.md §6).
         uncastable: Checkpoint tensors whose dtype cannot become the target's (complex into real, integer
             into float, a lossy cast under ``lossy_cast="error"``): an error when the plan is applied.
         coverage: Fraction of the target's parameter elements that come from the checkpoint.
@@ -181,6 +189,7 @@ class LoadPlan:
     dropped_head: list[str] = field(default_factory=list)
     reinit_share: float = 0.0
     excluded: int = 0
+    finite_checked: bool = False
 
     @property
     def ok(self) -> bool:
@@ -191,9 +200,10 @@ class LoadPlan:
         """The error applying this plan would raise, or ``None``."""
         if self.nonfinite:
             return NonFiniteWeightsError(
-                f"{len(self.nonfinite)} tensor(s) in {self.source.uri} hold NaN or infinite values (or overflow "
-                "the model's dtype): " + ", ".join(self.nonfinite[:10]),
-                hint="the checkpoint is damaged or diverged; pass check_finite=False to load it anyway",
+                f"{len(self.nonfinite)} tensor(s) in {self.source.uri} "
+                + ("hold NaN or infinite values (or overflow the model's dtype): " if self.finite_checked
+                   else "hold values that overflow the model's dtype: ") + ", ".join(self.nonfinite[:10]),
+                hint=NONFINITE_HINT,
             )
         if self.uncastable:
             first = self.uncastable[0]
@@ -301,6 +311,7 @@ class LoadPlan:
             "reinitialized_replaced": {r.key: r.replaced for r in self.reinitialized if r.replaced},
             "excluded": self.excluded,
             "nonfinite": list(self.nonfinite),
+            "finite_checked": self.finite_checked,
             "uncastable": [asdict(u) for u in self.uncastable],
             "mismatched": [
                 {"source_key": m.source_key, "target_key": m.target_key,
@@ -466,7 +477,8 @@ class LoadReport(LoadPlan):
         lines = super()._lines()
         total = self.timings.get("total")
         path = f"{self.path} (fast path unavailable: {self.fallback_reason})" if self.fallback_reason else self.path
-        lines.insert(1, f"  path: {path}" + (f"; {total:.2f}s" if total is not None else ""))
+        lines.insert(1, f"  path: {path}" + (f"; {total:.2f}s" if total is not None else "")
+                     + ("; every value checked finite" if self.finite_checked else "; NaN/Inf not checked"))
         if self.init:
             lines.insert(2, "  init: " + ", ".join(f"{k}={v['value']!r} ({v['from']})" for k, v in self.init.items()))
         if self.verification is not None:

@@ -742,8 +742,8 @@ def test_cli_plan_exits_3_for_a_checkpoint_that_cannot_load(harness, capsys):
     state["conv1.weight"][0, 0, 0, 0] = float("nan")
     path = write(harness, "nan.safetensors", st_bytes(state))
     before = snapshot(harness.model)
-    assert not weightport.plan(harness.model, path).ok and same_state(harness.model, before)
-    code = main(["plan", str(path), "--model", "tests.helpers.models:TinyNet"])
+    assert not weightport.plan(harness.model, path, check_finite=True).ok and same_state(harness.model, before)
+    code = main(["plan", str(path), "--model", "tests.helpers.models:TinyNet", "--check-finite"])
     out = capsys.readouterr()
     assert code == 3, out
     assert "would fail" in out.out and "unexpected" not in out.err

@@ -20,7 +20,8 @@ writes ``OUT/rank<N>.json`` with what the rank saw. Modes:
   that one process verifies by default is refused sharded; after one single-process load with
   ``convert_cache=True`` stored the verified conversion, the sharded load reads it.
 - ``failures``: with a checkpoint whose only NaN lies in rank 1's half, two loads that must fail on
-  every rank with the same error: into a ViT of another width (nothing fits), and into the right ViT.
+  every rank with the same error: into a ViT of another width (nothing fits), and into the right ViT
+  with ``check_finite=True``.
 
 Each rank also loads the same checkpoint into an unsharded model in this process (the reference).
 """
@@ -267,7 +268,7 @@ def failures(checkpoint: str, mesh) -> dict:
             model = build(mode)
         shard(mode, model, mesh)
         try:
-            weightport.load_weights(model, checkpoint)
+            weightport.load_weights(model, checkpoint, check_finite=True)
         except Exception as exc:
             errors[mode] = {"type": type(exc).__name__, "message": str(exc),
                             "weightport": isinstance(exc, weightport.WeightportError),

@@ -192,17 +192,17 @@ def test_reinit_names_keys_to_reset_even_when_they_fit(tmp_path, pretrained):
     assert torch.equal(model.conv1.weight, pretrained.conv1.weight)
 
 
-def test_nan_weights_are_refused_unless_allowed(tmp_path, pretrained):
+def test_nan_weights_are_refused_when_checked_and_loaded_as_they_are_by_default(tmp_path, pretrained):
     sd = pretrained.state_dict()
     sd["conv1.weight"][0, 0, 0, 0] = float("nan")
     path = save(sd, tmp_path / "w.pt")
     model = TinyNet()
     before = model.conv1.weight.clone()
     with pytest.raises(NonFiniteWeightsError, match="conv1.weight"):
-        weightport.load_weights(model, path)
+        weightport.load_weights(model, path, check_finite=True)
     assert torch.equal(model.conv1.weight, before)
-    weightport.load_weights(model, path, check_finite=False)
-    assert torch.isnan(model.conv1.weight).any()
+    report = weightport.load_weights(model, path)
+    assert torch.isnan(model.conv1.weight).any() and not report.finite_checked
 
 
 def test_saved_rules_are_reused_as_explicit_renames(tmp_path, pretrained):

@@ -90,6 +90,9 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
                        help="take (or refuse) the checkpoint's EMA weights")
     group.add_argument("--allow-global", action="append", default=[], metavar="MODULE.NAME",
                        help="a class a pickle may hold that you trust (repeatable)")
+    group.add_argument("--check-finite", action=argparse.BooleanOptionalAction, default=False,
+                       help="also read every value and refuse NaN/Inf weights (default: not checked; a cast "
+                       "that would overflow is refused either way)")
 
 
 def load_options(args: argparse.Namespace, **overrides: Any) -> dict[str, Any]:
@@ -97,7 +100,7 @@ def load_options(args: argparse.Namespace, **overrides: Any) -> dict[str, Any]:
     options: dict[str, Any] = {
         "into": args.into, "strict": args.strict, "exclude": args.exclude, "include": args.include,
         "reinit": args.reinit, "match": args.match, "rename": args.rename, "ema": args.ema,
-        "allow_globals": tuple(args.allow_global), "fetch": fetch_options(args),
+        "allow_globals": tuple(args.allow_global), "check_finite": args.check_finite, "fetch": fetch_options(args),
     }
     options.update(overrides)
     return options

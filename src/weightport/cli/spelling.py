@@ -29,6 +29,8 @@ SPELLINGS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], .
     (re.compile(pattern), replacement)
     for pattern, replacement in (
         (r"\bstrict=False\b", "--no-strict"),
+        (r"\bcheck_finite=False\b", "--no-check-finite"),
+        (r"\bcheck_finite=True\b", "--check-finite"),
         (r"\breinit=\[([^\]]*)\]", _list_flag("--reinit", "KEY")),
         (r"\bexclude=\[([^\]]*)\]", _list_flag("--exclude", "PATTERN")),
         (r"\binclude=\[([^\]]*)\]", _list_flag("--include", "PATTERN")),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from weightport.errors import NonFiniteWeightsError
 from weightport.keys import parent
 from weightport.loading.state import load_state
+from weightport.report import NONFINITE_HINT
 
 if TYPE_CHECKING:
     from torch import nn
@@ -15,29 +16,70 @@ if TYPE_CHECKING:
     from weightport.loading.planner import Planned
 
 
-def produce_tensors(planned: Planned, *, check_finite: bool = True) -> dict[str, Any]:
+def produce_tensors(planned: Planned, *, check_finite: bool = False) -> dict[str, Any]:
     """Every tensor the plan loads, fitted and cast, keyed by target key.
 
     Raises:
-        NonFiniteWeightsError: A tensor holds NaN or infinite values and ``check_finite`` is set.
+        NonFiniteWeightsError: A tensor holds NaN or infinite values and ``check_finite`` is set, or
+            fitting and a narrowing cast made a finite tensor infinite (refused either way).
     """
     plan = planned.plan
     tensors = {key: produce() for key, produce in planned.producers.items()}
     if check_finite:
         # One pass over the values: what the plan already checked (an unfitted tensor, cast) is not read again.
         bad = [k for k, t in tensors.items() if not _checked(planned.producers[k]) and not all_finite(t)]
-        if bad:
-            sources = {r.target_key: r.source_key for r in plan.loaded}
-            raise NonFiniteWeightsError(
-                f"{len(bad)} tensor(s) in {plan.source.uri} hold NaN or infinite values: "
-                + ", ".join(sources.get(k, k) for k in bad[:10]),
-                hint="the checkpoint is damaged or diverged; pass check_finite=False to load it anyway",
-            )
+    else:
+        # The plan checked each source tensor a narrowing cast could overflow; a fitted one
+        # (interpolated) may reach past its source's values, so its result is looked at too.
+        bad = [k for k, t in tensors.items() if _fitted_overflow(planned.producers[k], t)]
+    if bad:
+        sources = {r.target_key: r.source_key for r in plan.loaded}
+        raise NonFiniteWeightsError(
+            f"{len(bad)} tensor(s) in {plan.source.uri} hold NaN or infinite values (or overflow the model's "
+            "dtype): " + ", ".join(sources.get(k, k) for k in bad[:10]),
+            hint=NONFINITE_HINT,
+        )
     return tensors
 
 
 def _checked(production: Any) -> bool:
     return bool(getattr(production, "finite_checked", False)) and production.fitter is None
+
+
+def _fitted_overflow(production: Any, made: Any) -> bool:
+    fitter = getattr(production, "fitter", None)
+    if fitter is None or not narrowing(production.tensor, made.dtype) or all_finite(made):
+        return False
+    return all_finite(production.tensor)  # finite before, infinite after: the cast overflowed
+
+
+def narrowing(tensor: Any, dtype: Any) -> bool:
+    """Whether casting the float ``tensor`` to ``dtype`` can turn a finite value infinite."""
+    import torch
+
+    return bool(tensor.is_floating_point() and dtype.is_floating_point and tensor.numel()
+                and torch.finfo(tensor.dtype).max > torch.finfo(dtype).max)
+
+
+def overflows(tensor: Any, dtype: Any) -> bool:
+    """Whether a finite value of ``tensor`` is beyond what ``dtype`` holds (the cast would make it infinite).
+
+    Reads the values only for a narrowing cast (float32 into float16, ...), which copies them anyway;
+    NaN and infinities already in the checkpoint are not an overflow (``check_finite`` is about them).
+    """
+    import math
+
+    import torch
+
+    if not narrowing(tensor, dtype):
+        return False
+    limit = torch.finfo(dtype).max
+    high = max(-float(tensor.amin()), float(tensor.amax()))  # no copy of the tensor
+    if high <= limit:
+        return False
+    if math.isfinite(high):
+        return True
+    return bool(((tensor.abs() > limit) & torch.isfinite(tensor)).any())  # NaN/Inf present: the finite ones
 
 
 def all_finite(tensor: Any) -> bool:
@@ -77,7 +119,7 @@ def _numpy_accumulator(tensor: Any) -> Any:
     return {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float32}.get(tensor.dtype)
 
 
-def apply_plan(module: nn.Module, planned: Planned, *, check_finite: bool = True,
+def apply_plan(module: nn.Module, planned: Planned, *, check_finite: bool = False,
                before_init: Callable[[], None] | None = None) -> None:
     """Copy the plan's tensors into ``module`` and re-initialise what the plan names.
 
@@ -86,7 +128,7 @@ def apply_plan(module: nn.Module, planned: Planned, *, check_finite: bool = True
     Args:
         module: The module to load into.
         planned: A plan made against ``module``, with its producers.
-        check_finite: Refuse NaN/Inf weights.
+        check_finite: Also refuse NaN/Inf in the checkpoint's own values (reads them all).
         before_init: Called once before re-initialising (to set the RNG state).
     """
     plan = planned.plan

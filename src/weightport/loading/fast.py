@@ -84,14 +84,14 @@ def _meta_attribute(sub: nn.Module) -> str | None:
     return None
 
 
-def apply_fast(module: nn.Module, planned: Planned, *, check_finite: bool = True,
+def apply_fast(module: nn.Module, planned: Planned, *, check_finite: bool = False,
                before_init: Callable[[], None] | None = None) -> None:
     """Assign the plan's tensors to a meta-built ``module`` and initialise everything else.
 
     Args:
         module: A model built with :func:`build_on_meta`.
         planned: The plan, made against ``module``, with its producers.
-        check_finite: Refuse NaN/Inf weights.
+        check_finite: Also refuse NaN/Inf in the checkpoint's own values (reads them all).
         before_init: Called once before the first initialisation (to set the RNG state).
 
     Raises:

@@ -45,7 +45,10 @@ class LoadOptions:
         fitter_options: Options for the fitters, e.g. ``{"grid": (14, 14), "num_prefix_tokens": 1}``
             for position embeddings.
         classes: Class names to keep from the source's head, in order (needs a source that knows them).
-        check_finite: Refuse NaN or infinite weights.
+        check_finite: Also read every value of the checkpoint and refuse NaN or infinite ones (one
+            pass over the weights; off by default, as it costs about as much as the rest of a warm
+            load: SECURITY.md §6, README *Loading speed and memory*). A finite value that a cast
+            into the model's dtype would make infinite is refused either way.
         lossy_cast: What to do when a cast loses precision (fp32 checkpoint into a bf16 model):
             ``"warn"``, ``"allow"`` or ``"error"``.
         min_coverage: Fail when less than this fraction of the model's parameters is loaded.
@@ -81,7 +84,7 @@ class LoadOptions:
     fitters: Mapping[str, bool] = field(default_factory=dict)
     fitter_options: Mapping[str, Any] = field(default_factory=dict)
     classes: tuple[str, ...] | None = None
-    check_finite: bool = True
+    check_finite: bool = False
     lossy_cast: Literal["warn", "allow", "error"] = "warn"
     min_coverage: float | None = None
     allow_globals: tuple[str, ...] = ()

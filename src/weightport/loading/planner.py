@@ -23,6 +23,7 @@ from weightport.layout.head import head_keys, rival_heads
 from weightport.layout.match import Match, match_keys
 from weightport.layout.rename import apply_rules, load_rules
 from weightport.layout.roles import find_roles
+from weightport.loading.apply import all_finite, overflows
 from weightport.loading.options import LoadOptions
 from weightport.loading.proof import LoadProver
 from weightport.loading.source_io import OpenedSource
@@ -62,8 +63,9 @@ class Production:
     dtype: Any
     fitter: Fitter | None = None
     ctx: FitContext | None = None
-    #: The plan already found ``tensor`` finite and castable to ``dtype`` (``plan.nonfinite``): with no
-    #: fitter the made tensor is that one cast, so producing it need not read every value again.
+    #: The plan already found every value of ``tensor`` finite (``check_finite``; an overflowing cast is in
+    #: ``plan.nonfinite`` either way): with no fitter the made tensor is that one cast, so producing it
+    #: need not read every value again.
     finite_checked: bool = False
 
     def __call__(self) -> Any:
@@ -95,7 +97,8 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     _check_into(module, options.into)
     _check_reinit(module, list(target), options)
     producers: dict[str, Production] = {}
-    plan = LoadPlan(source=opened.info(), into=options.into, strict=options.strict, min_coverage=options.min_coverage)
+    plan = LoadPlan(source=opened.info(), into=options.into, strict=options.strict, min_coverage=options.min_coverage,
+                    finite_checked=options.check_finite)
     renamed, excluded = _without_excluded(_renamed(opened, options, plan.notes), options)
     heads = head_keys(module, list(target), into=options.into, reinit=options.reinit)
     renamed = _ecosystem_converted(renamed, module, target, heads, options, plan.notes)
@@ -143,8 +146,8 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
             ops=renamed.ops[m.source_key] + ([m.detail] if m.detail else []) + shape_ops + ([cast] if cast else []),
             confidence=m.confidence,
         ))
-        finite = options.check_finite and _finite_into(tensor, dest.dtype)
-        if options.check_finite and not finite:
+        finite = options.check_finite and all_finite(tensor)
+        if (options.check_finite and not finite) or overflows(tensor, dest.dtype):
             plan.nonfinite.append(origin)
         fitter, ctx = fit if fit else (None, None)
         producers[m.target_key] = Production(tensor, dest.dtype, fitter, ctx, finite_checked=finite)
@@ -228,22 +231,6 @@ def _checkpoint_head(left: list[str], renamed: Renamed, plan: LoadPlan, module: 
     if not (model_head_new or not heads):
         return []
     return [renamed.origin[k] for k in keys]
-
-
-def _finite_into(tensor: Any, dtype: Any) -> bool:
-    """Whether ``tensor`` holds no NaN/infinity and, cast to a narrower float ``dtype``, still none."""
-    import torch
-
-    from weightport.loading.apply import all_finite
-
-    if not all_finite(tensor):
-        return False
-    if not (tensor.is_floating_point() and dtype.is_floating_point) or tensor.numel() == 0:
-        return True
-    limit = torch.finfo(dtype).max
-    if torch.finfo(tensor.dtype).max <= limit:
-        return True
-    return max(-float(tensor.amin()), float(tensor.amax())) <= limit  # no copy of the tensor
 
 
 def _head_reason(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> str:

@@ -207,8 +207,10 @@ def load_sharded(module: nn.Module, source: SourceLike, opts: LoadOptions, fetch
             read_source(fs, opts))
         plan_opts = options_for_converted(opts) if hit else opts
         # The planner's finite check reads every tensor whole; each rank checks its own shards instead
-        # (after the cast, so an overflow into a narrower dtype is caught too).
+        # (after the cast, so an overflow into a narrower dtype is caught too). The planner still looks for
+        # an overflow in the (rare) tensors a narrowing cast copies.
         planned = build_plan(module, opened, dataclasses.replace(plan_opts, check_finite=False))
+        planned.plan.finite_checked = opts.check_finite
         planned.plan.check()
         if conversion is not None:
             planned.plan.notes.append(f"read from the cached conversion {conversion.path}" if hit else (
@@ -507,11 +509,12 @@ def _finish(value: torch.Tensor, dtype: Any, device: Any) -> torch.Tensor:
 
 def _refuse_non_finite(plan: LoadPlan, key: str) -> None:
     from weightport.errors import NonFiniteWeightsError
+    from weightport.report import NONFINITE_HINT
 
     sources = {r.target_key: r.source_key for r in plan.loaded}
     raise NonFiniteWeightsError(
         f"{sources.get(key, key)} in {plan.source.uri} holds NaN or infinite values",
-        hint="the checkpoint is damaged or diverged; pass check_finite=False to load it anyway",
+        hint=NONFINITE_HINT,
     )
 
 
