@@ -94,8 +94,12 @@ class SourceArchitecture:
     so that it is not built twice.
     """
 
-    def __init__(self, build: Builder, against: str, note: str | None = None, built: nn.Module | None = None) -> None:
+    def __init__(self, build: Builder, against: str, note: str | None = None, built: nn.Module | None = None,
+                 others: list[tuple[str, Builder]] | None = None) -> None:
         self._build, self.against, self.note, self._built = build, against, note, built
+        #: The other known architectures the checkpoint's key layout fits (``(uri, builder)``): a state dict
+        #: does not say which of them wrote it, so a refusal names what each would need.
+        self.others = others or []
 
     def __call__(self) -> nn.Module:
         return self._build()
@@ -131,7 +135,24 @@ def source_architecture(source: Source, tensors: dict[str, Any], module: nn.Modu
     chosen = min(candidates, key=lambda c: _distance(built[c.uri], module))
     note = (f"the checkpoint's key layout fits {', '.join(c.uri for c in candidates)}; verified against "
             f"{chosen.uri}, whose hyper-parameters are closest to the model's")
-    return SourceArchitecture(chosen.builder(), chosen.uri, note, built[chosen.uri])
+    others = [(c.uri, c.builder()) for c in candidates if c.uri != chosen.uri]
+    return SourceArchitecture(chosen.builder(), chosen.uri, note, built[chosen.uri], others)
+
+
+def _other_architectures(others: list[tuple[str, Builder]], target: nn.Module,
+                         pairs: dict[str, str]) -> list[tuple[str, list[str], str]]:
+    """For each other architecture the checkpoint's layout fits: ``(uri, its differences from the model, the
+    hint that makes the model compute what it computes)``. Only on a refusal: they are built on meta here."""
+    described = []
+    for uri, build in others:
+        reference = _on_meta(build)
+        if reference is None:
+            continue
+        differences = hyperparameter_differences(reference, target, pairs)
+        lines = describe_differences(differences) or ["no hyper-parameter (it computes differently elsewhere)"]
+        hint = hyperparameter_hint(differences, reference, target, pairs) if differences else "load with rename="
+        described.append((uri, lines, hint))
+    return described
 
 
 def _on_meta(build: Builder) -> nn.Module | None:
@@ -257,13 +278,22 @@ def verify_load(module: nn.Module, plan: LoadPlan, source: Source, source_state:
     if not result.passed or differences:  # a hyper-parameter that differs computes differently on some input
         named = ("; the two differ in what the checkpoint does not hold: " + "; ".join(result.differences)
                  if differences else "; no hyper-parameter differs, so the pairing itself is wrong")
+        hint = (hyperparameter_hint(differences, reference, target, pairs) if differences else
+                "map the tensors explicitly with rename={'<checkpoint key>': '<model key>'} (weightport plan "
+                "shows the structural pairings), or load into the library's own implementation")
+        against = getattr(build, "against", "")
+        others = _other_architectures(getattr(build, "others", []), target, pairs)
+        if others:
+            named += "".join(f"; the checkpoint's key layout also fits {uri} (a state dict does not say which "
+                             f"wrote it), which differs from the model in: {'; '.join(lines)}"
+                             for uri, lines, _ in others)
+            hint = "; ".join([f"if the checkpoint comes from {against}: {hint}",
+                              *(f"if from {uri}: {other_hint}" for uri, _, other_hint in others)])
         raise VerificationError(
-            f"verification of {source.uri} failed: the {compared} differ from the source architecture's by "
-            f"{diff:.3g} (tolerance {tol:.3g}) on an input of shape {tuple(shape)}{named}",
-            hint=(hyperparameter_hint(differences, reference, target, pairs) if differences else
-                  "map the tensors explicitly with rename={'<checkpoint key>': '<model key>'} (weightport plan "
-                  "shows the structural pairings), or load into the library's own implementation")
-            + "; verify=False loads without this check",
+            f"verification of {source.uri} failed: the {compared} differ from the source architecture's"
+            f"{f' ({against})' if against else ''} by {diff:.3g} (tolerance {tol:.3g}) on an input of shape "
+            f"{tuple(shape)}{named}",
+            hint=hint + "; verify=False loads without this check",
         )
     return result
 
