@@ -131,8 +131,14 @@ def source_architecture(source: Source, tensors: dict[str, Any], module: nn.Modu
         return None
     if len(candidates) == 1:
         return SourceArchitecture(candidates[0].builder(), candidates[0].uri)
-    built = {c.uri: _on_meta(c.builder()) for c in candidates}
-    chosen = min(candidates, key=lambda c: _distance(built[c.uri], module))
+    built: dict[str, nn.Module | None] = {}
+    distances: dict[str, float] = {}
+    for c in candidates:  # built one at a time: one with nothing different is the closest there can be
+        built[c.uri] = _on_meta(c.builder())
+        distances[c.uri] = _distance(built[c.uri], module)
+        if distances[c.uri] == 0:
+            break
+    chosen = min((c for c in candidates if c.uri in distances), key=lambda c: distances[c.uri])
     note = (f"the checkpoint's key layout fits {', '.join(c.uri for c in candidates)}; verified against "
             f"{chosen.uri}, whose hyper-parameters are closest to the model's")
     others = [(c.uri, c.builder()) for c in candidates if c.uri != chosen.uri]
