@@ -18,6 +18,10 @@ target. Then both run in eval mode on one small input. Each direction is classif
 - ``WRONG``: the load succeeded but the outputs differ — a silent wrong load, the outcome never allowed;
 - ``CRASH``: any other exception.
 
+A refusal whose hint names how to build the target (``timm.create_model(name, bn_eps=...)``, a
+torchvision builder with a ``norm_layer``, or what to set on the built model) is followed as written,
+with the pair's other arguments, and that load classified the same way (the "hint followed" column).
+
 One process, one direction at a time, memory freed between directions. ``--all`` adds the larger
 sizes of each family; ``--huge`` also the two that need about 2.5 GB per model (ViT-H/14,
 RegNetY-128GF). Results go to ``benchmarks/results/zoo_matrix.json`` (merged with earlier runs, so
@@ -28,9 +32,11 @@ a family can be re-measured alone) and, with ``--write-docs``, into the generate
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -144,6 +150,7 @@ class Outcome:
     load_s: float = 0.0
     verify_s: float | None = None
     report: dict[str, Any] = field(default_factory=dict)
+    hint_followed: str = ""  # a refusal's hint followed as written: its outcome
 
 
 def build(library: str, pair: Pair) -> Any:
@@ -204,12 +211,10 @@ def _reason(exc: BaseException) -> str:
 
 
 def run_direction(pair: Pair, direction: str, folder: Path, *, seed: int = 0,
-                  load: Callable[[Any, Path], Any] | None = None) -> Outcome:
-    """Measure one direction of one pair (see the module docs)."""
+                  load: Callable[[Any, Path], Any] | None = None, follow: bool = True) -> Outcome:
+    """Measure one direction of one pair (see the module docs); a refusal whose hint names how to build
+    the target is followed (``hint_followed``) when ``follow`` is set."""
     import torch
-
-    from weightport import load_weights
-    from weightport.errors import WeightportError
 
     src_lib, tgt_lib = direction.split("->")
     names = {"torchvision": pair.torchvision, "timm": pair.timm}
@@ -224,21 +229,38 @@ def run_direction(pair: Pair, direction: str, folder: Path, *, seed: int = 0,
     out.tensors = len(source.state_dict())
     del source
     gc.collect()
-    torch.manual_seed(seed + 2)
-    target = build(tgt_lib, pair)
+    try:
+        torch.manual_seed(seed + 2)
+        hint = _load_and_compare(out, build(tgt_lib, pair), path, x, reference, load)
+        rebuild = _hinted_build(hint, tgt_lib, pair) if follow and hint else None
+        if rebuild is not None:
+            again = Outcome(out.pair, out.family, out.direction, out.source, out.target, "")
+            torch.manual_seed(seed + 2)
+            _load_and_compare(again, rebuild(), path, x, reference, load)
+            out.hint_followed = again.outcome + (f" ({again.detail[:200]})" if again.outcome != "EXACT" else "")
+    finally:
+        path.unlink(missing_ok=True)
+    return out
+
+
+def _load_and_compare(out: Outcome, target: Any, path: Path, x: Any, reference: Any,
+                      load: Callable[[Any, Path], Any] | None) -> str | None:
+    """Load ``path`` into ``target`` and classify the outcome into ``out``; the hint of a refusal, if any."""
+    from weightport import load_weights
+    from weightport.errors import WeightportError
+
     t0 = time.perf_counter()
     try:
         report = (load or (lambda m, p: load_weights(m, p)))(target, path)
     except WeightportError as exc:
         out.outcome, out.detail = "REFUSED", _reason(exc)
-        return out
+        return getattr(exc, "hint", None)
     except Exception as exc:  # a crash is what the matrix is there to find
         out.outcome, out.detail = "CRASH", f"{type(exc).__name__}: {exc}"[:400]
         out.report = {"traceback": traceback.format_exc(limit=6)[-2000:]}
-        return out
+        return None
     finally:
         out.load_s = round(time.perf_counter() - t0, 3)
-        path.unlink(missing_ok=True)
     counts = report.counts()
     verification = getattr(report, "verification", None) or {}
     out.verify_s = (report.timings or {}).get("verify")
@@ -247,7 +269,7 @@ def run_direction(pair: Pair, direction: str, folder: Path, *, seed: int = 0,
     result = _forward(target, x)
     if result.shape != reference.shape:
         out.outcome, out.detail = "WRONG", f"output shapes differ: {tuple(result.shape)} vs {tuple(reference.shape)}"
-        return out
+        return None
     scale = max(float(reference.abs().max()), 1e-6)
     out.rel_diff = float((result - reference).abs().max()) / scale
     if out.rel_diff <= TOLERANCE:
@@ -259,7 +281,46 @@ def run_direction(pair: Pair, direction: str, folder: Path, *, seed: int = 0,
         out.detail = (f"loaded {counts['loaded']} tensors ({how}), "
                       f"re-initialised {counts['reinitialized']}, unexpected {counts['unexpected']}, "
                       f"coverage {report.coverage:.1%}; outputs differ by {out.rel_diff:.2%}")
-    return out
+    return None
+
+
+def _hinted_build(hint: str, library: str, pair: Pair) -> Callable[[], Any] | None:
+    """The target built as a refusal's hint says (a library call with the pair's other arguments, or a
+    statement run on the built model), or None when the hint names neither."""
+    import timm
+    import torchvision
+    from torch import nn
+
+    call = re.search(r"(timm\.create_model|torchvision\.models\.\w+)\((.*)\) \(with its other", hint)
+    if call is not None:
+        def with_pair_arguments() -> Any:
+            class Timm:
+                @staticmethod
+                def create_model(name: str, **kwargs: Any) -> Any:
+                    return timm.create_model(name, pretrained=False, **{"num_classes": 1000, **pair.timm_kwargs,
+                                                                        **kwargs})
+
+            class Models:
+                def __getattr__(self, name: str) -> Any:
+                    return lambda **kwargs: torchvision.models.get_model(name, weights=None,
+                                                                         **{**pair.tv_kwargs, **kwargs})
+
+            class Torchvision:
+                models = Models()
+
+            return eval(f"{call.group(1)}({call.group(2)})",  # weightport's own hint, a library call
+                        {"timm": Timm, "torchvision": Torchvision, "partial": functools.partial, "nn": nn})
+
+        return with_pair_arguments
+    statement = re.search(r"for m in model\.modules\(\): isinstance\([^)]*\) and setattr\([^)]*\)", hint)
+    if statement is not None:
+        def then_set() -> Any:
+            model = build(library, pair)
+            exec(statement.group(0), {"model": model, "nn": nn})  # weightport's own hint, one statement
+            return model
+
+        return then_set
+    return None
 
 
 def select(*, families: list[str] | None = None, pairs: list[str] | None = None, tier: str = "default") -> list[Pair]:
@@ -323,8 +384,8 @@ def table(data: dict[str, Any]) -> str:
         + (f"; {not_run} not measured" if not_run else "") + "): "
         + ", ".join(f"**{counts.get(k, 0)} {k.lower()}**" for k in ("EXACT", "REFUSED", "WRONG", "CRASH")) + ".",
         "",
-        "| torchvision | timm | direction | outcome | detail |",
-        "|---|---|---|---|---|",
+        "| torchvision | timm | direction | outcome | detail | hint followed |",
+        "|---|---|---|---|---|---|",
     ]
     by_name = {p.name: p for p in PAIRS}
     for r in rows:
@@ -332,7 +393,9 @@ def table(data: dict[str, Any]) -> str:
         detail = r["detail"].replace("|", "\\|").replace("\n", " ")
         if r["outcome"] == "EXACT" and r.get("rel_diff") is not None:
             detail = f"max rel. diff {r['rel_diff']:.1e}; " + detail
-        lines.append(f"| {r['pair']} | {p.timm if p else '?'} | {r['direction']} | {r['outcome']} | {detail} |")
+        followed = r.get("hint_followed", "").replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {r['pair']} | {p.timm if p else '?'} | {r['direction']} | {r['outcome']} | {detail} "
+                     f"| {followed} |")
     versions = data.get("versions", {})
     lines += ["", "Measured with " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."]
     return "\n".join(lines)

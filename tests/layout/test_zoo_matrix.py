@@ -51,6 +51,8 @@ def test_no_direction_loads_silently_wrong(pair, direction, tmp_path):
     assert outcome.outcome in ("EXACT", "REFUSED"), f"{outcome.outcome}: {outcome.detail}"
     if outcome.outcome == "REFUSED":
         assert " — hint: " in outcome.detail, f"a refusal must say what to do: {outcome.detail}"
+    # a hint that names how to build the target, followed as written, never loads wrong
+    assert not outcome.hint_followed.startswith(("WRONG", "CRASH")), outcome.hint_followed
 
 
 def test_every_family_is_in_the_default_run():
