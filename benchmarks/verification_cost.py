@@ -8,7 +8,9 @@ download); each load is ``load_weights(target, path)`` into a freshly built targ
 not timed), once with ``verify=False`` and once verified by default, with the target's own head and
 with a re-initialised 5-class head (the fine-tune case). Rounds are interleaved (every case and
 variant once per round) and the medians are reported. Each thread setting runs in a fresh process.
-A last, untimed-for-the-table round records where the verification's time goes (the source
+CPU time (``process_time``) is reported beside wall time: on a shared machine it moves far less with
+the other processes' load. ``--src OLD/src --src NEW/src`` measures two trees, their processes
+alternating. A last, untimed-for-the-table round records where the verification's time goes (the source
 architecture's build, the hyper-parameter comparison, each forward pass, and the choice among several
 known architectures, which runs before the fill). Results go to
 ``benchmarks/results/verification_cost.md`` and ``.json``.
@@ -69,15 +71,15 @@ def _load(case: Case, path: Path, num_classes: int, verify: bool) -> dict[str, f
     from weightport.errors import WeightportError
 
     target = build(*case.target, num_classes=num_classes)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         report = weightport.load_weights(target, path, **({} if verify else {"verify": False}))
     except WeightportError as exc:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
-    total = time.perf_counter() - t0
+    total, cpu = time.perf_counter() - t0, time.process_time() - c0
     if verify and not (report.verification or {}).get("passed"):
         raise SystemExit(f"{case.name}: not verified ({report.verification})")
-    return {"total": total, "verify": (report.timings or {}).get("verify", 0.0)}
+    return {"total": total, "cpu": cpu, "verify": (report.timings or {}).get("verify", 0.0)}
 
 
 @contextmanager
@@ -102,6 +104,7 @@ def _stage_timers(into: dict[str, list[float]]) -> Iterator[None]:
     patched = {
         "auto_verification": "decide the source architecture (before the fill)",
         "_on_meta": "  of which: build a candidate to choose among several",
+        "_closest": "  of which: choose the closest of several (before 2c6267a)",
         "_reference": "build the source architecture and give it the checkpoint",
         "hyperparameter_differences": "compare hyper-parameters",
         "_without": "set the heads aside",
@@ -158,31 +161,61 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     return {"threads": torch.get_num_threads(), "rounds": args.rounds,
             "load_average": os.getloadavg(), "torch": torch.__version__,
             "times": {k: {s: statistics.median(v) for s, v in d.items()} for k, d in times.items()},
+            "extra": _paired(times),
             "stages": {k: {s: sum(v) for s, v in d.items()} for k, d in stages.items()},
             "refused": refused, "cases": [c.name for c in cases]}
 
 
+def _paired(times: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    """Per case: the verified load minus the unverified one of the same round (they run one after the other),
+    as the median and the minimum over the rounds, in wall and CPU time."""
+    out = {}
+    for key in times:
+        if key.endswith("|auto"):
+            off = times[key[: -len("auto")] + "off"]
+            on = times[key]
+            wall = [a - b for a, b in zip(on["total"], off["total"])]
+            cpu = [a - b for a, b in zip(on["cpu"], off["cpu"])]
+            out[key[: -len("|auto")]] = {"wall": statistics.median(wall), "wall_min": min(wall),
+                                         "cpu": statistics.median(cpu), "cpu_min": min(cpu),
+                                         "off_min": min(off["total"])}
+    return out
+
+
 def table(run: dict[str, Any]) -> list[str]:
-    lines = [f"### {run['threads']} thread(s), median of {run['rounds']} interleaved rounds, load average "
-             f"{run['load_average'][0]:.1f} at the end", "",
-             "| case | head | load, verify=False | load, verified | verification (report) | extra over verify=False |",
-             "|---|---|---|---|---|---|"]
+    lines = [f"### {run.get('label', 'this tree')}: {run['threads']} thread(s), median of {run['rounds']} interleaved "
+             f"rounds, load average {run['load_average'][0]:.1f} at the end", "",
+             "| case | head | load, verify=False | load, verified | verification (report) "
+             "| extra over verify=False, median (min) | extra CPU time, median (min) |",
+             "|---|---|---|---|---|---|---|"]
     for name in run["cases"]:
         for n in (1000, 5):
             head = "own (1000)" if n == 1000 else "re-initialised (5)"
             if f"{name}|{n}" in run["refused"]:
-                lines.append(f"| {name} | {head} | refused: {run['refused'][f'{name}|{n}']} | | | |")
+                lines.append(f"| {name} | {head} | refused: {run['refused'][f'{name}|{n}']} | | | | |")
                 continue
             off, on = run["times"][f"{name}|{n}|off"], run["times"][f"{name}|{n}|auto"]
-            extra = on["total"] - off["total"]
+            paired = run["extra"][f"{name}|{n}"]
+            extra, cpu = paired["wall"], paired["cpu"]
             lines.append(f"| {name} | {head} | {off['total']:.3f} s | {on['total']:.3f} s | {on['verify']:.3f} s | "
-                         f"{extra:+.3f} s ({extra / off['total']:+.0%}) |")
+                         f"{extra:+.3f} s ({extra / off['total']:+.0%}) ({paired['wall_min']:+.3f} s) | "
+                         f"{cpu:+.3f} s ({cpu / off['cpu']:+.0%}) ({paired['cpu_min']:+.3f} s) |")
     lines += ["", "Where a verified load's extra time goes (one load, stages summed):", ""]
     for key, spent in run["stages"].items():
         name, n = key.split("|")
         parts = ", ".join(f"{k} {v:.3f} s" for k, v in spent.items())
         lines.append(f"- {name}, {'own head' if n == '1000' else 're-initialised head'}: {parts}")
     return lines + [""]
+
+
+def _label(src: Path) -> str:
+    """The commit a src folder's checkout is at (or the folder)."""
+    try:
+        head = subprocess.run(["git", "-C", str(src), "log", "-1", "--format=%h"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        head = ""
+    return f"weightport at {head}" if head else f"weightport in {src}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch threads (repeatable; 0 = torch's default); default: 1 and 0")
     parser.add_argument("--cases", action="append", help="only this case (repeatable): " +
                         ", ".join(c.name for c in CASES))
+    parser.add_argument("--src", action="append", type=Path,
+                        help="measure the weightport in this src folder instead (repeatable: before/after, "
+                        "their children alternate)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=RESULTS / "verification_cost.md")
     args = parser.parse_args(argv)
@@ -201,17 +237,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     runs = []
     for threads in args.threads or [1, 0]:
-        command = [sys.executable, __file__, "--child", "--threads", str(threads), "--rounds", str(args.rounds),
-                   *(a for c in args.cases or [] for a in ("--cases", c))]
-        out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
-        runs.append(json.loads(out.strip().splitlines()[-1]))
-        print("\n".join(table(runs[-1])))
+        for src in args.src or [ROOT / "src"]:
+            command = [sys.executable, __file__, "--child", "--threads", str(threads), "--rounds", str(args.rounds),
+                       *(a for c in args.cases or [] for a in ("--cases", c))]
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src.resolve()), str(ROOT / "benchmarks")])}
+            out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, env=env).stdout
+            runs.append({**json.loads(out.strip().splitlines()[-1]), "label": _label(src)})
+            print("\n".join(table(runs[-1])))
     shown = " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
     text = ["# What verification costs", "",
             f"`python benchmarks/verification_cost.py {shown}`".replace(" `", "`"),
             f" on {os.cpu_count()} cores, torch {runs[0]['torch']}. Each load is `load_weights(target, file)` into "
             "a freshly built target (build not timed); \"extra\" is the verified load's time minus the "
-            "unverified one's (it includes choosing the source architecture, which runs before the fill).", ""]
+            "unverified one's in the same round (it includes choosing the source architecture, which runs before "
+            "the fill, and the copy of the model's weights kept to restore it if the verification fails).", ""]
     for run in runs:
         text += table(run)
     args.out.write_text("\n".join(text))
