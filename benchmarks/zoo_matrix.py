@@ -291,7 +291,10 @@ def _hinted_build(hint: str, library: str, pair: Pair) -> Callable[[], Any] | No
     import torchvision
     from torch import nn
 
-    call = re.search(r"(timm\.create_model|torchvision\.models\.\w+)\((.*)\) \(with its other", hint)
+    # A hint for each architecture the file's key layout fits ("if from timm:x: ..."): the one the file came from.
+    source = f"timm:{pair.timm}" if library == "torchvision" else f"torchvision:{pair.torchvision}"
+    hint = next((part for part in hint.split("; if ") if f"from {source}:" in part), hint)
+    call = re.search(r"(timm\.create_model|torchvision\.models\.\w+)\((.*?)\) \(with its other", hint)
     if call is not None:
         def with_pair_arguments() -> Any:
             class Timm:
