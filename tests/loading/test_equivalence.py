@@ -134,3 +134,27 @@ def test_a_head_set_aside_is_put_back_even_when_a_later_one_cannot_be():
     with _borrowed(model, ["fc", "layer4.1"]):
         assert isinstance(model.fc, nn.Identity) and isinstance(model.layer4[1], nn.Identity) and not model.training
     _assert_as_it_was(model, before)
+
+
+def test_every_input_tried_runs_the_model_in_eval_mode(tmp_path):
+    # timm's MobileNetV3 pads like TensorFlow: the 64-pixel input differs, so the native 224 input decides.
+    # That second run, too, is the model in eval mode (batch-norm statistics, not the batch's): the difference
+    # reported is the one of the eval-mode models.
+    import re
+
+    torch.manual_seed(0)
+    path = save(timm.create_model("tf_mobilenetv3_small_100").state_dict(), tmp_path / "mobilenetv3.pth")
+    model = torchvision.models.mobilenet_v3_small().train()
+    with pytest.raises(VerificationError) as info:
+        weightport.load_weights(model, path, verify=lambda: timm.create_model("tf_mobilenetv3_small_100"))
+    reported = float(re.search(r"differ from the source architecture's by (\S+)", str(info.value)).group(1))
+    assert "(1, 3, 224, 224)" in str(info.value) and model.training
+
+    loaded = torchvision.models.mobilenet_v3_small()
+    weightport.load_weights(loaded, path, verify=False)
+    reference = timm.create_model("tf_mobilenetv3_small_100")
+    reference.load_state_dict(torch.load(path))
+    x = torch.randn((1, 3, 224, 224), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = float((loaded.eval()(x) - reference.eval()(x)).abs().max())
+    assert reported == pytest.approx(expected, rel=1e-2)
