@@ -134,6 +134,31 @@ def test_head_with_another_class_count_pairs_at_low_confidence_and_can_be_droppe
     assert "fc.weight" in strict.unmatched_source and "classifier.weight" in strict.unmatched_target
 
 
+def test_tokens_grouped_into_other_modules_and_a_head_of_another_class_count_pair_the_head_at_low_confidence():
+    # torchvision's ViT: class_token at the root, pos_embedding in `encoder`, `heads.head`; timm's: both tokens
+    # at the root, `head`. Tokens pair one by one; the one module left on each side pairs as the gap's head.
+    body = conv("conv_proj", 8, 3, 4)
+    source = [spec("class_token", 1, 1, 8), *body, spec("encoder.pos_embedding", 1, 5, 8),
+              spec("heads.head.weight", 1000, 8), spec("heads.head.bias", 1000)]
+    target = [spec("cls_token", 1, 1, 8), spec("pos_embed", 1, 5, 8), *conv("patch_embed.proj", 8, 3, 4),
+              spec("head.weight", 5, 8), spec("head.bias", 5)]
+    result = align(source, target)
+    assert result.same_architecture
+    got = {p.source_key: (p.target_key, p.confidence) for p in result.pairs}
+    assert got["class_token"][0] == "cls_token" and got["encoder.pos_embedding"][0] == "pos_embed"
+    assert got["heads.head.weight"][0] == "head.weight" and got["heads.head.bias"][0] == "head.bias"
+    assert got["heads.head.weight"][1] < 0.9  # the gap's confidence: the head rule decides
+
+
+def test_leftovers_that_are_not_one_whole_module_each_side_still_diverge():
+    source = [spec("class_token", 1, 1, 8), spec("encoder.pos_embedding", 1, 5, 8),
+              spec("a.weight", 7, 8), spec("b.weight", 6, 8)]
+    target = [spec("cls_token", 1, 1, 8), spec("pos_embed", 1, 5, 8), spec("head.weight", 5, 8)]
+    result = align(source, target)
+    assert not result.same_architecture
+    assert "a.weight" in result.unmatched_source and "head.weight" in result.unmatched_target
+
+
 def test_extra_modules_on_one_side_stay_unmatched_without_divergence():
     source = conv("c", 8, 3) + bn("n", 8)
     target = conv("conv", 8, 3) + bn("bn", 8) + [spec("extra.weight", 5, 8), spec("extra.bias", 5)]

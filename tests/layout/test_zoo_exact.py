@@ -112,3 +112,30 @@ def test_vit_into_and_out_of_a_headless_timm_model(tmp_path, direction):
         assert "heads.head" in str(report)  # the checkpoint's classifier, left out and said so
     else:
         assert {r.key for r in report.reinitialized} == {"heads.head.weight", "heads.head.bias"}
+
+
+@pytest.mark.parametrize("direction", ["tv->timm", "timm->tv"])
+def test_vit_into_a_new_five_class_head_loads_the_body_exactly_and_reinitialises_only_the_head(tmp_path, direction):
+    # The class token and position embedding sit in other modules in the two libraries (regrouped), and the
+    # one module left on each side is the classifier with another number of classes: the gap rule's pair, which
+    # the head rule re-initialises (it used to be refused as "not the same architecture").
+    if direction == "tv->timm":
+        source, target = moved_off_init(_build("tv:vit_b_16")), _build("timm:vit_base_patch16_224", num_classes=5)
+        heads = {"head.weight", "head.bias"}
+    else:
+        source, target = moved_off_init(_build("timm:vit_base_patch16_224")), _build("tv:vit_b_16", num_classes=5)
+        heads = {"heads.head.weight", "heads.head.bias"}
+    torch.save(source.state_dict(), tmp_path / "vit.pth")
+    report = weightport.load_weights(target.eval(), tmp_path / "vit.pth")
+    assert {r.key for r in report.reinitialized} == heads
+    assert report.missing == [] and report.unexpected == [] and report.verification["passed"]
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+    features = {}
+    with torch.no_grad():
+        for name, model in (("source", source), ("target", target)):
+            if isinstance(model, torchvision.models.VisionTransformer):
+                model.heads = nn.Identity()
+            else:
+                model.reset_classifier(0)
+            features[name] = model(x)
+    torch.testing.assert_close(features["target"], features["source"], rtol=1e-4, atol=1e-4)

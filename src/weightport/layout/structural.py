@@ -506,7 +506,7 @@ def _pair_window(
     # 4. gap: one module left on each side with the same roles and ranks, only the sizes differ.
     if len(left_src) == 1 and len(left_tgt) == 1 and _same_roles_fitting(left_src[0], left_tgt[0]):
         pair(left_src[0], left_tgt[0], _CONF_GAP, "the one module left at this place on each side, shapes differ")
-    elif left_src and left_tgt and not _pair_regrouped(left_src, left_tgt, pair_tensor):
+    elif left_src and left_tgt and not _pair_regrouped(left_src, left_tgt, pair, pair_tensor):
         # Both sides have modules here that nothing pairs: a different structure, not an extra part.
         divergences.append(
             Divergence(
@@ -519,14 +519,18 @@ def _pair_window(
 
 
 def _pair_regrouped(
-    left_src: list[_Module], left_tgt: list[_Module], pair_tensor: Callable[[TensorSpec, TensorSpec], None]
+    left_src: list[_Module], left_tgt: list[_Module], pair: Callable[[_Module, _Module, float, str], None],
+    pair_tensor: Callable[[TensorSpec, TensorSpec], None],
 ) -> bool:
     """Pair leftover tensors one by one when the libraries group them into modules differently.
 
     Only when every (role, shape) the two sides share occurs as often on both (e.g. a class token and
     a position embedding held by the root module in one library and by an ``embeddings`` module and
     an ``encoder`` module in another), and only one side has tensors the other lacks (a checkpoint's
-    classifier against a headless model stays unpaired); otherwise nothing is paired.
+    classifier against a headless model stays unpaired) -- or what each side lacks is one whole module
+    whose roles and ranks match the other's, only the sizes differ (torchvision's ``heads.head`` with
+    1000 classes against timm's ``head`` with 5: the gap rule's pair, for the head rule to decide);
+    otherwise nothing is paired.
     """
     by_src: dict[tuple, list[TensorSpec]] = defaultdict(list)
     by_tgt: dict[tuple, list[TensorSpec]] = defaultdict(list)
@@ -538,15 +542,38 @@ def _pair_regrouped(
     shared = by_src.keys() & by_tgt.keys()
     if not shared or any(len(by_src[k]) != len(by_tgt[k]) for k in shared):
         return False
+    gap: tuple[_Module, _Module] | None = None
     if by_src.keys() - shared and by_tgt.keys() - shared:
-        return False  # each side has tensors the other lacks: a different structure, not an extra part
+        gap = _one_module_each(left_src, [t for k in by_src.keys() - shared for t in by_src[k]],
+                               left_tgt, [t for k in by_tgt.keys() - shared for t in by_tgt[k]])
+        if gap is None:
+            return False  # each side has tensors the other lacks: a different structure, not an extra part
     for key in shared:
         src_list = by_src[key]
         if key[0] == _ANONYMOUS and len(src_list) > 1:
             return False  # nameless tensors of one shape, in modules that do not correspond: a guess
         for s, t in zip(src_list, by_tgt[key]):
             pair_tensor(s, t)
+    if gap is not None:
+        pair(*gap, _CONF_GAP, "the one module left at this place on each side, shapes differ")
     return True
+
+
+def _one_module_each(left_src: list[_Module], unshared_src: list[TensorSpec], left_tgt: list[_Module],
+                     unshared_tgt: list[TensorSpec]) -> tuple[_Module, _Module] | None:
+    """The two modules, when the tensors only one side has are exactly one whole module on each side and the
+    two have the same roles and ranks (only the sizes differ)."""
+    def whole(modules: list[_Module], unshared: list[TensorSpec]) -> _Module | None:
+        keys = {t.key for t in unshared}
+        owners = [m for m in modules if keys & {t.key for t in m.tensors}]
+        if len(owners) != 1 or {t.key for t in owners[0].tensors if _counted(t.key)} != keys:
+            return None
+        return owners[0]
+
+    s, t = whole(left_src, unshared_src), whole(left_tgt, unshared_tgt)
+    if s is None or t is None or not _same_roles_fitting(s, t):
+        return None
+    return s, t
 
 
 def _same_roles_fitting(a: _Module, b: _Module) -> bool:
