@@ -9,8 +9,9 @@ trusts it for the same identity — the way git's index trusts file stat data.
 
 What uses which (SECURITY.md, *When files are hashed*):
 
-- the report's sha256 of an unpinned local file: :class:`PendingDigest`, hashed only when asked
-  for (persistent), and only if the file's identity is still the one it had when it was loaded;
+- the report's sha256 of an unpinned local file: :class:`PendingDigest`, looked up (memo, then the
+  record, for the identity the file had when it was loaded) or hashed only when asked for
+  (persistent), and hashed only if the file's identity is still that one;
 - an unpinned hit in weightport's own cache: the persistent record (the entry's sidecar digest
   must match it);
 - a pin (``sha256=``, ``#sha256=``, a lock file): hashed once per process, never the record.
@@ -98,10 +99,13 @@ def digest_of(files: Sequence[Path], *, persistent: bool = False) -> str | None:
     """The sha256 of a single file; for several files (shards), of their sorted digests."""
     if not files:
         return None
-    if len(files) == 1:
-        return file_sha256(files[0], persistent=persistent)
-    joined = "".join(sorted(file_sha256(p, persistent=persistent) for p in files))
-    return hashlib.sha256(joined.encode()).hexdigest()
+    return _combined([file_sha256(p, persistent=persistent) for p in files])
+
+
+def _combined(digests: Sequence[str]) -> str:
+    if len(digests) == 1:
+        return digests[0]
+    return hashlib.sha256("".join(sorted(digests)).encode()).hexdigest()
 
 
 def _record_path(key: Identity) -> Path:
@@ -140,34 +144,61 @@ class PendingDigest:
     its ctime) gives ``None``, with a warning, never the digest of other bytes.
     """
 
-    def __init__(self, files: Sequence[Path]) -> None:
+    def __init__(self, files: Sequence[Path], identities: Sequence[Identity] | None = None) -> None:
         self.files = [Path(p) for p in files]
-        self.identities = [identity(p) for p in self.files]
+        self.identities = list(identities) if identities is not None else [identity(p) for p in self.files]
 
     @classmethod
     def of(cls, files: Sequence[Path]) -> str | PendingDigest | None:
-        """The digest when it is already known (no hashing), else a pending one."""
+        """The digest when this process already knows it (no hashing), else a pending one.
+
+        The persistent record is looked up only when the digest is read (:meth:`resolve`), not
+        during the load: a load reads nothing of weightport's cache for a local file.
+        """
         if not files:
             return None
-        known = [known_sha256(p, persistent=True) for p in files]
+        keys = [identity(p) for p in files]
+        with _lock:
+            known = [_memo.get(key) for key in keys]
         if all(k is not None for k in known):
-            return digest_of(files, persistent=True)
-        return cls(files)
+            return _combined(known)  # type: ignore[arg-type]  # none is None
+        return cls(files, keys)
 
     def resolve(self) -> str | None:
-        """Hash now (once): the digest of the files as they were loaded, or None if one changed."""
+        """Hash now (once): the digest of the files as they were loaded, or None if one changed.
+
+        A digest this process or the record already holds for the identity a file had when it was
+        loaded is that of the loaded bytes, whatever happened to the file since; otherwise the file
+        is hashed only if it still has that identity.
+        """
         try:
-            unchanged = [identity(p) for p in self.files] == self.identities
-            digest = digest_of(self.files, persistent=True) if unchanged else None
+            digests = [self._digest(path, key) for path, key in zip(self.files, self.identities)]
         except OSError:
-            unchanged, digest = False, None
+            digests = [None]
         except Exception as exc:  # changed while hashing (IntegrityError)
             logger.warning("weightport: no sha256 for %s: %s", ", ".join(map(str, self.files)), exc)
             return None
-        if not unchanged:
+        if any(d is None for d in digests):
             logger.warning("weightport: no sha256 for %s: the file changed (or went away) after it was loaded",
                            ", ".join(map(str, self.files)))
-        return digest
+            return None
+        return _combined(digests)  # type: ignore[arg-type]  # none is None
+
+    @staticmethod
+    def _digest(path: Path, key: Identity) -> str | None:
+        with _lock:
+            known = _memo.get(key)
+        if known is None:
+            known = _recorded(key)
+            if known is not None:
+                with _lock:
+                    _memo[key] = known
+        if known is not None:
+            return known
+        if identity(path) != key:
+            return None
+        digest = file_sha256(path, persistent=True)
+        return digest if identity(path) == key else None
 
     def __reduce__(self) -> tuple[Any, ...]:  # a pickled report carries the digest, not the promise
         return (_resolved, (self.resolve(),))

@@ -126,6 +126,22 @@ def test_an_unchanged_file_is_hashed_once_across_processes_and_a_rewritten_one_a
     assert hashes == [path, path]
 
 
+def test_a_load_reads_no_digest_record_and_the_recorded_one_names_the_loaded_bytes(tmp_path, hashes, monkeypatch):
+    path = tmp_path / "m.safetensors"
+    first = _checkpoint(path)
+    _settled()
+    assert load_weights(nn.Linear(3, 4), path).source.sha256 == first  # hashed and recorded
+    monkeypatch.setattr(digest, "_memo", {})  # another process
+    looked: list[object] = []
+    real = digest._recorded
+    monkeypatch.setattr(digest, "_recorded", lambda key: looked.append(key) or real(key))
+    report = load_weights(nn.Linear(3, 4), path)
+    assert looked == []  # the load did not open weightport's cache
+    _rewrite_same_size_and_mtime(path, 2.0)  # changed after the load: the record still names what was loaded
+    assert report.source.sha256 == first
+    assert len(looked) == 1 and hashes == [path]
+
+
 def test_a_just_written_file_is_not_recorded_racy(tmp_path, hashes, monkeypatch):
     """A file whose ctime is within the racy window may still be written in the same clock tick."""
     path = tmp_path / "m.safetensors"

@@ -32,8 +32,9 @@ def head_modules(module: nn.Module) -> list[str]:
     from torch import nn
 
     named = [(name, m) for name, m in module.named_modules() if name]
-    with_params = [(n, m) for n, m in named if any(True for _ in m.parameters(recurse=True))]
-    candidates = [n for n, _ in with_params if n.rsplit(".", 1)[-1] in HEAD_NAMES]
+    # Named like a head first (a cheap test), then holding parameters (a walk of the module).
+    candidates = [n for n, m in named
+                  if n.rsplit(".", 1)[-1] in HEAD_NAMES and any(True for _ in m.parameters(recurse=True))]
     # Keep the outermost candidates only (timm's `head` holds `head.fc`): a head is one unit.
     outer = [n for n in candidates if not any(n.startswith(o + ".") for o in candidates if o != n)]
     if outer:

@@ -15,10 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from weightport.layout.match import Match
-from weightport.layout.spec import TensorSpec
-from weightport.layout.structural import Prover, align
 
 if TYPE_CHECKING:
+    from weightport.layout.structural import Prover
     from weightport.loading.options import LoadOptions
 
 logger = logging.getLogger("weightport")
@@ -59,6 +58,10 @@ def align_leftovers(
     left_target = [k for k in target if k not in taken_target]
     if not left_source or not left_target:
         return []
+    # Imported here: a load whose names placed every tensor (most) never needs the aligner.
+    from weightport.layout.spec import TensorSpec
+    from weightport.layout.structural import align
+
     alignment = align(
         [TensorSpec.of(k, tensors[k]) for k in left_source],
         [TensorSpec.of(k, target[k]) for k in left_target],

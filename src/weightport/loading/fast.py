@@ -13,6 +13,7 @@ the caller builds it normally and copies; the report says which path ran and why
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -71,16 +72,36 @@ def _blockers(module: nn.Module) -> str | None:
     return None
 
 
+#: Attribute values that are never a tensor nor hold one: skipped without a look (a meta build's
+#: modules have ~20 attributes each, hundreds of modules; this check runs on every fast load).
+_PLAIN = frozenset({bool, int, float, str, type(None)})
+
+
+@functools.cache
+def _module_own() -> frozenset[str]:
+    """The attributes every ``nn.Module`` has: its parameters, buffers and submodules (registered, so
+    not strays) and torch's hook tables and flags, which hold no tensors."""
+    from torch import nn
+
+    return frozenset(vars(nn.Module()))
+
+
 def _meta_attribute(sub: nn.Module) -> str | None:
     """The name of a meta tensor ``sub`` keeps as a plain attribute (or in a dict/list attribute)."""
     import torch
 
+    own = _module_own()
     for name, value in vars(sub).items():
-        if name in ("_parameters", "_buffers", "_modules"):
+        if type(value) in _PLAIN or name in own:
             continue
-        values = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
-        if any(isinstance(v, torch.Tensor) and v.is_meta for v in values):
-            return name
+        if isinstance(value, torch.Tensor):
+            if value.is_meta:
+                return name
+            continue
+        values = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+        for v in values:
+            if isinstance(v, torch.Tensor) and v.is_meta:
+                return name
     return None
 
 

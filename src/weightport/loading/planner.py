@@ -279,10 +279,10 @@ def _ecosystem_converted(renamed: Renamed, module: nn.Module, target: dict[str, 
                          options: LoadOptions, notes: list[str]) -> Renamed:
     """The checkpoint converted by timm's own filter for a timm model in the target, when one maps it
     exactly and names and prefixes alone do not place the whole checkpoint (``match="exact"``: never)."""
-    from weightport.layout.timm_filters import convert_with_timm_filter
-
     if options.match == "exact" or not _needs_mapping(renamed, target, options):
         return renamed
+    from weightport.layout.timm_filters import convert_with_timm_filter
+
     converted = convert_with_timm_filter(renamed.tensors, module, shape_may_differ=heads)
     if converted is None:
         return _inverse_converted(renamed, target, heads, notes)
