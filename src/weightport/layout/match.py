@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import product
 
 from weightport.errors import AmbiguousMappingError
 
@@ -41,9 +42,15 @@ class Match:
 
 
 def _splits(key: str, max_depth: int) -> list[tuple[str, str]]:
-    parts = key.split(".")
-    depths = range(min(max_depth, len(parts) - 1) + 1)
-    return [(".".join(parts[:d]) + ("." if d else ""), ".".join(parts[d:])) for d in depths]
+    """``key`` cut after each of its first ``max_depth`` dots: ``[("", key), ("a.", "b.c"), ("a.b.", "c")]``."""
+    out = [("", key)]
+    cut = -1
+    for _ in range(max_depth):
+        cut = key.find(".", cut + 1)
+        if cut < 0:
+            break
+        out.append((key[:cut + 1], key[cut + 1:]))
+    return out
 
 
 def match_keys(
@@ -126,22 +133,27 @@ def _best_pair(
         for key in target:
             for prefix, suffix in _splits(key, MAX_DEPTH):
                 index[suffix].append(prefix)
-    counts: Counter[tuple[str, str]] = Counter()
+    strips: dict[str, list[str]] = defaultdict(list)  # suffix -> checkpoint prefixes
     for key in source:
         for strip, suffix in _splits(key, MAX_DEPTH):
-            for add in index.get(suffix, ()):
-                counts[(strip, add)] += 1
+            strips[suffix].append(strip)
+    counts: Counter[tuple[str, str]] = Counter()
+    for suffix, prefixes in strips.items():
+        adds = index.get(suffix)
+        if adds:  # every (strip, add) pair that places this suffix, counted in C (~25k pairs for a ResNet)
+            counts.update(product(prefixes, adds))
     if not counts:
         return None
     # Most keys first; then the smallest change (shortest prefixes), which only chooses a spelling.
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], len(kv[0][0]) + len(kv[0][1]), kv[0]))
-    (pair, count) = ranked[0]
+    count = max(counts.values())
+    ranked = sorted((p for p, c in counts.items() if c == count), key=lambda p: (len(p[0]) + len(p[1]), p))
+    pair = ranked[0]
     if count <= 1:
         return pair, count, []
     target_set = set(target)
     placement = _placement(pair, source, target_set)
     rivals = [
-        _spell(p) for p, c in ranked[1:] if c == count and _placement(p, source, target_set) != placement
+        _spell(p) for p in ranked[1:] if _placement(p, source, target_set) != placement
     ]
     return pair, count, rivals
 

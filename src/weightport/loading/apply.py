@@ -57,6 +57,8 @@ def narrowing(tensor: Any, dtype: Any) -> bool:
     """Whether casting the float ``tensor`` to ``dtype`` can turn a finite value infinite."""
     import torch
 
+    if tensor.dtype == dtype:  # most tensors: no cast at all
+        return False
     return bool(tensor.is_floating_point() and dtype.is_floating_point and tensor.numel()
                 and torch.finfo(tensor.dtype).max > torch.finfo(dtype).max)
 
