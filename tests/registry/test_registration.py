@@ -122,6 +122,7 @@ def test_entry_point_plugins_are_discovered_and_a_broken_one_is_reported(monkeyp
         EntryPoint("aliases", f"{__name__}:register_plugin_alias", plugins.ENTRY_POINT_GROUP),
     ]
     monkeypatch.setattr(plugins, "entry_points", lambda group: eps if group == plugins.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(plugins, "_declared", lambda: True)
     monkeypatch.setattr(plugins, "_loaded", False)
     monkeypatch.setattr(plugins, "FAILED", {})
     with pytest.warns(PluginWarning) as caught:
@@ -133,3 +134,13 @@ def test_entry_point_plugins_are_discovered_and_a_broken_one_is_reported(monkeyp
     assert resolve("wpmem:x").location == "x"
     assert resolve("wp-plugin-alias").uri == "wpmem:thing"
     assert type(get_adapter("file")).__name__ == "LocalAdapter"  # the built-ins are all still there
+
+
+def test_the_plugin_prefilter_sees_a_distribution_that_declares_the_group(tmp_path, monkeypatch):
+    info = tmp_path / "wp_fake_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: wp-fake-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{plugins.ENTRY_POINT_GROUP}]\nfake = wp_fake_plugin:thing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert plugins._declared()
+    assert [ep.name for ep in plugins.entry_points(group=plugins.ENTRY_POINT_GROUP)] == ["fake"]
