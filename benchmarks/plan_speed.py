@@ -5,7 +5,7 @@
 
 The model is 2,500 small ``nn.Linear`` layers (a weight and a bias each) and the checkpoint a
 safetensors file of the same state written to a temp directory, so the time is the plan's own work
-per tensor (matching, fitting decisions, the finite check of tiny tensors), not bytes. The result
+per tensor (matching, fitting decisions, the report's records), not bytes. The result
 is printed and written to ``benchmarks/results/plan_speed.md``.
 """
 
