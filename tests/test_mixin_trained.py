@@ -172,8 +172,13 @@ def test_a_misspelt_option_is_named_as_such(tmp_path):
     with pytest.raises(InvalidOptionError, match="'stirct' is not a weightport option nor an argument of "
                                                  "LitNet.__init__; did you mean 'strict'"):
         LitNet.from_pretrained(path, stirct=False)
-    with pytest.raises(InvalidOptionError, match=r"pass load_options=\{'match': ...\}"):
+    with pytest.raises(InvalidOptionError, match="'match' is not a weightport option that from_pretrained takes "
+                                                 "by name") as info:
         LitNet.from_pretrained(path, match="exact")
+    hint = info.value.hint  # followed as written
+    assert hint == "write load_options={'match': 'exact'}"
+    followed = eval(f"dict({hint.removeprefix('write ')})")
+    assert LitNet.from_pretrained(path, **followed).weightport_report.loaded
     with pytest.raises(InvalidOptionError, match="did you mean 'num_classes'"):
         LitNet.from_pretrained(path, num_clases=3)
     with pytest.raises(InvalidOptionError, match="did you mean 'strict'"):

@@ -124,8 +124,8 @@ def _split_keywords(owner: type, kwargs: dict[str, Any]) -> tuple[LoadOptions, s
         if sig.var_keyword and not near_option:
             continue
         if name in LoadOptions.names():
-            raise not_an_option(name, [], also=" that from_pretrained takes by name; "
-                                f"pass load_options={{{name!r}: ...}}")
+            raise not_an_option(name, [], also=" that from_pretrained takes by name",
+                                hint=f"write load_options={{{name!r}: {init[name]!r}}}")
         raise not_an_option(name, [*NAMED_OPTIONS, *sig.names],
                             also=f" nor an argument of {owner.__name__}.__init__")
     options = LoadOptions.build(load_options, **named)

@@ -205,13 +205,13 @@ def _accepting_lists(annotation: Any) -> Any:
     return Sequence[str] | None if annotation == (tuple[str, ...] | None) else annotation
 
 
-def not_an_option(name: str, known: Sequence[str], *, also: str = "") -> InvalidOptionError:
-    """The error for a keyword that is no option: the close names, or the list of them."""
+def not_an_option(name: str, known: Sequence[str], *, also: str = "", hint: str | None = None) -> InvalidOptionError:
+    """The error for a keyword that is no option: the close names, or the list of them (or ``hint``)."""
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
     return InvalidOptionError(
         f"{name!r} is not a weightport option{also}" + (f"; did you mean {' or '.join(map(repr, close))}?" if close
                                                         else ""),
-        hint=(f"write {close[0]}=..." if close else "the options are: " + ", ".join(sorted(known))),
+        hint=hint or (f"write {close[0]}=..." if close else "the options are: " + ", ".join(sorted(known))),
     )
 
 
