@@ -100,14 +100,7 @@ def test_vit_into_and_out_of_a_headless_timm_model(tmp_path, direction):
     torch.save(source.state_dict(), tmp_path / "vit.pth")
     report = weightport.load_weights(target, tmp_path / "vit.pth")
     assert report.missing == [] and report.unexpected == []
-    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(2))
-    features = {}
-    with torch.no_grad():
-        for name, model in (("source", source), ("target", target)):
-            if isinstance(model, torchvision.models.VisionTransformer):
-                model.heads = nn.Identity()
-            features[name] = model(x)
-    torch.testing.assert_close(features["target"], features["source"], rtol=1e-4, atol=1e-4)
+    _assert_same_vit_features(source, target)
     if direction == "tv->timm":
         assert "heads.head" in str(report)  # the checkpoint's classifier, left out and said so
     else:
@@ -129,13 +122,18 @@ def test_vit_into_a_new_five_class_head_loads_the_body_exactly_and_reinitialises
     report = weightport.load_weights(target.eval(), tmp_path / "vit.pth")
     assert {r.key for r in report.reinitialized} == heads
     assert report.missing == [] and report.unexpected == [] and report.verification["passed"]
+    _assert_same_vit_features(source, target)
+
+
+def _assert_same_vit_features(source: nn.Module, target: nn.Module) -> None:
+    """Both ViTs' features (heads removed: torchvision's `heads`, timm's classifier) on one image agree."""
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(2))
-    features = {}
+    features = []
     with torch.no_grad():
-        for name, model in (("source", source), ("target", target)):
+        for model in (source, target):
             if isinstance(model, torchvision.models.VisionTransformer):
                 model.heads = nn.Identity()
             else:
                 model.reset_classifier(0)
-            features[name] = model(x)
-    torch.testing.assert_close(features["target"], features["source"], rtol=1e-4, atol=1e-4)
+            features.append(model(x))
+    torch.testing.assert_close(features[1], features[0], rtol=1e-4, atol=1e-4)
