@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from weightport.loading.hyperparams import Difference, hyperparameter_differences
+from weightport.loading.hyperparams import Difference, _norm_kind, hyperparameter_differences
 
 if TYPE_CHECKING:
     from torch import nn
@@ -41,12 +41,13 @@ def hyperparameter_hint(differences: list[Difference], reference: nn.Module, tar
     cls = _NORM_CLASSES.get(kind)
     if cls is None:
         return GENERIC
+    from torch import nn
+
     differing = {d.target_module for d in differences}
-    everyone = [m for m in target.modules() if _norm_kind(m) == kind]
-    if kind == "BatchNorm" and not all(isinstance(m, _batch_norm_2d()) for m in everyone):
+    norms = {n: m for n, m in target.named_modules() if _norm_kind(m) == kind}
+    if kind == "BatchNorm" and not all(isinstance(m, nn.BatchNorm2d) for m in norms.values()):
         cls = "nn.modules.batchnorm._BatchNorm"
-    everyone = [n for n, m in target.named_modules() if _norm_kind(m) == kind]
-    if differing == set(everyone):
+    if differing == set(norms):
         return (f"set eps={value} on the model's {kind} layers after building it: "
                 f"for m in model.modules(): isinstance(m, {cls}) and setattr(m, 'eps', {value})")
     return f"set eps={value} on the {len(differing)} {kind} layers named above"
@@ -62,12 +63,6 @@ def _holds(model: nn.Module, paths: Any) -> bool:
     return True
 
 
-def _batch_norm_2d() -> type:
-    from torch import nn
-
-    return nn.BatchNorm2d
-
-
 def _single_eps(differences: list[Difference]) -> tuple[str, float] | None:
     """``(norm kind, source eps)`` when every difference is one norm kind's eps with one source value."""
     kinds = {(d.kind, d.source_value) for d in differences}
@@ -80,12 +75,6 @@ def _single_eps(differences: list[Difference]) -> tuple[str, float] | None:
         return kind[: -len(" eps")], float(value)
     except ValueError:
         return None
-
-
-def _norm_kind(module: nn.Module) -> str:
-    from weightport.loading.hyperparams import _norm_kind as kind
-
-    return kind(module)
 
 
 def _library_calls(target: nn.Module, kind: str, value: float) -> list[tuple[str, Callable[[], nn.Module]]]:
