@@ -207,7 +207,6 @@ def _verification(module: nn.Module, planned: Planned, prepared: _Prepared, opts
     if decided.builder is None:
         return None
     planned.plan.notes.append(f"verified by default against {decided.against} (verify=False turns it off)")
-    decided.builder.against = decided.against  # type: ignore[attr-defined]
     return decided.builder
 
 
