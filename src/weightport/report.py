@@ -23,6 +23,10 @@ from weightport.units import format_bytes
 #: (a layer or two changed on purpose is a shape mismatch, with a reinit= hint that works).
 ARCHITECTURE_MISMATCH_MODULES = 3
 
+#: The ``how`` of a tensor found by mapping another implementation's layout (not by its own names):
+#: a plan holding one is worth verifying against the source architecture.
+MAPPED_HOW = frozenset({"structural", "layout"})
+
 
 @dataclass
 class TensorRecord:
@@ -190,6 +194,11 @@ class LoadPlan:
     reinit_share: float = 0.0
     excluded: int = 0
     finite_checked: bool = False
+
+    @property
+    def maps_another_layout(self) -> bool:
+        """Whether a tensor was found by mapping another implementation's layout (``how`` in ``MAPPED_HOW``)."""
+        return any(r.how in MAPPED_HOW for r in self.loaded)
 
     @property
     def ok(self) -> bool:

@@ -82,10 +82,6 @@ def source_builder(source: Source) -> Builder | None:
     return None
 
 
-#: How a load found its keys that makes it worth verifying: another implementation's layout was mapped.
-MAPPED = frozenset({"structural", "layout"})
-
-
 class SourceArchitecture:
     """A builder of the architecture a checkpoint was saved from, and where it came from.
 
@@ -188,7 +184,7 @@ class AutoVerification:
 def auto_verification(plan: LoadPlan, source: Source, tensors: dict[str, Any], module: nn.Module) -> AutoVerification:
     """Verify by default a load that mapped another implementation's layout, when its architecture is known:
     a ``torchvision:``/``timm:`` source, or a checkpoint whose key layout is a known architecture's."""
-    if not any(r.how in MAPPED for r in plan.loaded):
+    if not plan.maps_another_layout:
         return AutoVerification(None, "")
     found = source_architecture(source, tensors, module)
     if found is None:

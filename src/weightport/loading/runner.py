@@ -199,6 +199,8 @@ def _verification(module: nn.Module, planned: Planned, prepared: _Prepared, opts
         return None
     if opts.verify != "auto":
         return opts.verify
+    if not planned.plan.maps_another_layout:  # decided here: a load by its own names imports no verification
+        return None
     from weightport.loading.equivalence import auto_verification
 
     decided = auto_verification(planned.plan, prepared.opened.source, prepared.opened.tensors, module)

@@ -41,7 +41,7 @@ from weightport.loading.options import LoadOptions
 from weightport.loading.planner import Planned, Production, build_plan
 from weightport.loading.source_io import read_source
 from weightport.registry.table import Registry
-from weightport.report import LoadPlan, LoadReport
+from weightport.report import MAPPED_HOW, LoadPlan, LoadReport
 from weightport.units import format_bytes
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ def _refuse_unverifiable(module: nn.Module, planned: Planned, opened: Any, opts:
         ShardingError: The plan maps another implementation's layout and the source architecture is
             known (a single-process load would compare outputs, and refuse when they differ).
     """
-    if opts.verify != "auto":
+    if opts.verify != "auto" or not planned.plan.maps_another_layout:
         return
     from weightport.loading.equivalence import auto_verification
 
@@ -270,9 +270,7 @@ def _refuse_unverifiable(module: nn.Module, planned: Planned, opened: Any, opts:
         if decided.note:
             planned.plan.notes.append(decided.note)
         return
-    from weightport.loading.equivalence import MAPPED
-
-    mapped = [r.how for r in planned.plan.loaded if r.how in MAPPED]
+    mapped = [r.how for r in planned.plan.loaded if r.how in MAPPED_HOW]
     raise ShardingError(
         f"{planned.plan.source.uri} maps onto this model through another implementation's layout "
         f"({len(mapped)} tensors by {'/'.join(sorted(set(mapped)))} matching), which a single-process load "
