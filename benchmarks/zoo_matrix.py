@@ -350,6 +350,9 @@ def run(selected: list[Pair], directions: tuple[str, ...] = DIRECTIONS, *, log: 
             for direction in directions:
                 t0 = time.perf_counter()
                 outcome = run_direction(pair, direction, Path(tmp))
+                # the run's temporary folder is named as such, so that a rerun's table differs only where outcomes do
+                outcome.detail = outcome.detail.replace(tmp, "$TMP")
+                outcome.hint_followed = outcome.hint_followed.replace(tmp, "$TMP")
                 gc.collect()
                 log(f"{outcome.outcome:8s} {pair.name:18s} {direction:18s} {time.perf_counter() - t0:6.1f}s  "
                     f"{outcome.detail[:160]}")
