@@ -87,6 +87,18 @@ def test_one_function_decides_the_source_architecture_for_the_proof_and_the_veri
     for model, expected in ((plain, "timm:efficientnet_b0"), (like_tf, "timm:tf_efficientnet_b0")):
         assert source_architecture(opened.source, opened.tensors, model).against == expected
         assert LoadProver(model, opened, {}, opts)._architecture().against == expected
-    plan = weightport.plan(plain, path)
-    decided = auto_verification(plan, opened.source, opened.tensors, plain)
+    assert weightport.plan(plain, path).maps_another_layout  # the only plans auto_verification is asked about
+    decided = auto_verification(opened.source, opened.tensors, plain)
     assert decided.against == "timm:efficientnet_b0" and "closest" in decided.note
+
+
+def test_a_load_by_its_own_names_imports_no_verification(tmp_path):
+    # verify="auto" is decided from the plan's `how` before the verification module is imported
+    import subprocess
+    import sys
+
+    path = save(torch.nn.Linear(3, 2).state_dict(), tmp_path / "linear.pth")
+    code = ("import sys, torch, weightport; r = weightport.load_weights(torch.nn.Linear(3, 2), sys.argv[1]); "
+            "assert r.coverage == 1.0; print('weightport.loading.equivalence' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

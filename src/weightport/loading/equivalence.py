@@ -181,11 +181,12 @@ class AutoVerification:
     note: str | None = None
 
 
-def auto_verification(plan: LoadPlan, source: Source, tensors: dict[str, Any], module: nn.Module) -> AutoVerification:
+def auto_verification(source: Source, tensors: dict[str, Any], module: nn.Module) -> AutoVerification:
     """Verify by default a load that mapped another implementation's layout, when its architecture is known:
-    a ``torchvision:``/``timm:`` source, or a checkpoint whose key layout is a known architecture's."""
-    if not plan.maps_another_layout:
-        return AutoVerification(None, "")
+    a ``torchvision:``/``timm:`` source, or a checkpoint whose key layout is a known architecture's.
+
+    Its callers ask it only for a plan that maps another layout (``LoadPlan.maps_another_layout``): they decide
+    that before importing this module, so a load by its own names imports no verification."""
     found = source_architecture(source, tensors, module)
     if found is None:
         return AutoVerification(None, "", "not verified: the checkpoint's architecture is not known; pass "

@@ -203,7 +203,7 @@ def _verification(module: nn.Module, planned: Planned, prepared: _Prepared, opts
         return None
     from weightport.loading.equivalence import auto_verification
 
-    decided = auto_verification(planned.plan, prepared.opened.source, prepared.opened.tensors, module)
+    decided = auto_verification(prepared.opened.source, prepared.opened.tensors, module)
     if decided.note:
         planned.plan.notes.append(decided.note)
     if decided.builder is None:

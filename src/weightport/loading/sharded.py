@@ -265,7 +265,7 @@ def _refuse_unverifiable(module: nn.Module, planned: Planned, opened: Any, opts:
         return
     from weightport.loading.equivalence import auto_verification
 
-    decided = auto_verification(planned.plan, opened.source, opened.tensors, module)
+    decided = auto_verification(opened.source, opened.tensors, module)
     if decided.builder is None:
         if decided.note:
             planned.plan.notes.append(decided.note)
