@@ -15,6 +15,7 @@ import difflib
 import functools
 import inspect
 import json
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -89,8 +90,19 @@ def _load_options_parameter() -> inspect.Parameter:
                              annotation=LoadOptions | Mapping[str, Any] | None)
 
 
+#: Each class's ``from_pretrained`` signature, made on the first lookup (every call looks it up).
+_SIGNATURES: weakref.WeakKeyDictionary[type, inspect.Signature] = weakref.WeakKeyDictionary()
+
+
 def _from_pretrained_signature(owner: type) -> inspect.Signature:
     """``(source, *, <init parameters>, <named options>, load_options=None, **init_kwargs)``."""
+    sig = _SIGNATURES.get(owner)
+    if sig is None:
+        sig = _SIGNATURES[owner] = _make_signature(owner)
+    return sig
+
+
+def _make_signature(owner: type) -> inspect.Signature:
     try:
         init = list(inspect.signature(owner.__init__).parameters.values())[1:]  # type: ignore[misc]
     except (TypeError, ValueError):

@@ -62,3 +62,21 @@ def test_view_past_its_storage_is_corrupt() -> None:
 
     with pytest.raises(CorruptCheckpointError, match="reaches 12004 bytes into a storage of 16"):
         check_tensor(Path("m.pt"), "w", _ForgedView(), ReadOptions())
+
+
+def test_a_safetensors_tensor_over_budget_is_refused_from_its_header_before_anything_is_mapped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import safetensors
+    from safetensors.torch import save_file
+
+    from weightport.formats import read_checkpoint
+
+    save_file({"small": torch.zeros(10), "big": torch.zeros(1000)}, str(tmp_path / "w.safetensors"))
+    read_checkpoint(tmp_path / "w.safetensors", ReadOptions(max_tensor_bytes=4000))  # at the limit: read
+
+    def no_mapping(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the file was mapped although its header declares a tensor over budget")
+
+    monkeypatch.setattr(safetensors, "safe_open", no_mapping)
+    with pytest.raises(ResourceLimitError, match=r"'big' of shape \(1000,\) is 4000 bytes.*max_tensor_bytes=3999"):
+        read_checkpoint(tmp_path / "w.safetensors", ReadOptions(max_tensor_bytes=3999))

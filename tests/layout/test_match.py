@@ -92,3 +92,38 @@ def test_two_spellings_of_one_placement_are_not_rivals():
     target = ["net." + k for k in NET]
     out = match_keys(source, target)
     assert pairs(out) == {"model.net." + k: "net." + k for k in NET}
+
+
+def _random_keys(rng, n):
+    parts = ["a", "b", "net", "model", "0", "1", "w", "x"]
+    return list(dict.fromkeys(".".join(rng.choice(parts) for _ in range(rng.randint(1, 5))) for _ in range(n)))
+
+
+def test_a_whole_placement_is_found_as_counting_every_pair_finds_it():
+    # The shortcut for a checkpoint that one pair places whole must give what counting every pair
+    # gives: the same pair, the same count and the same rivals (or the same refusal), on any keys.
+    import random
+
+    from weightport.layout.match import _best_pair, _counted_pair, _whole_placements
+
+    rng = random.Random(1234)
+    whole = rivalled = 0
+    for _ in range(3000):
+        source = _random_keys(rng, rng.randint(1, 8))
+        prefix = rng.choice(["", "m.", "a.b.", "net.0.1.", "x.a.b.c."])
+        strip = rng.choice(["", "a.", "net."])
+        keep = rng.choice([1.0, 0.95])
+        target = [prefix + k.removeprefix(strip) for k in source if rng.random() < keep]
+        if rng.random() < 0.3:  # a second place it fits as well: a rival, or the same placement spelled twice
+            second = rng.choice(["b.", "m.0.", "a.b.c.d."])
+            target += [second + k for k in source]
+        target = list(dict.fromkeys(target + _random_keys(rng, rng.randint(0, 4))))  # unique, as a state dict's
+        rng.shuffle(target)
+        into = rng.choice([None, None, None, "m", "a.b", ""])
+        best = _best_pair(source, target, into)
+        assert best == _counted_pair(source, target, into), (source, target, into)
+        if _whole_placements(source, target, into):
+            whole += 1
+            rivalled += bool(best and best[2])
+    # the shortcut was taken, with and without rivals, often enough for the comparison to mean something
+    assert whole > 300 and rivalled > 50

@@ -65,12 +65,7 @@ def check_tensor(file: Path, key: str, tensor: Any, options: ReadOptions) -> Non
             "ideally as safetensors",
         )
     logical = tensor.numel() * tensor.element_size()
-    if logical > options.max_tensor_bytes:
-        raise ResourceLimitError(
-            f"{file}: tensor {key!r} of shape {tuple(tensor.shape)} is {logical} bytes, "
-            f"above ReadOptions.max_tensor_bytes={options.max_tensor_bytes}",
-            hint=limit_hint("max_tensor_bytes"),
-        )
+    check_size(file, key, tuple(tensor.shape), logical, options)
     stored = _storage_bytes(tensor)
     reach = _reach_bytes(tensor)
     if reach > stored:
@@ -87,6 +82,20 @@ def check_tensor(file: Path, key: str, tensor: Any, options: ReadOptions) -> Non
             f"{tuple(tensor.stride())}) but its storage holds only {stored}: an expanded/stride-0 tensor "
             "that would allocate the full size on first copy",
             hint="save the checkpoint with .contiguous() tensors; " + limit_hint("max_expansion"),
+        )
+
+
+def check_size(file: Path, key: str, shape: tuple[int, ...], logical: int, options: ReadOptions) -> None:
+    """Refuse one tensor of ``logical`` bytes over ``options.max_tensor_bytes``.
+
+    Raises:
+        ResourceLimitError: Naming the file, the key, the shape and the bytes.
+    """
+    if logical > options.max_tensor_bytes:
+        raise ResourceLimitError(
+            f"{file}: tensor {key!r} of shape {shape} is {logical} bytes, "
+            f"above ReadOptions.max_tensor_bytes={options.max_tensor_bytes}",
+            hint=limit_hint("max_tensor_bytes"),
         )
 
 

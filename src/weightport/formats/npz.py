@@ -9,12 +9,12 @@ from typing import Any
 
 from weightport.errors import (
     CorruptCheckpointError,
-    ResourceLimitError,
     UnsafeCheckpointError,
     UnsupportedFormatError,
     WeightportError,
 )
-from weightport.formats.base import RawCheckpoint, ReadOptions, limit_hint
+from weightport.formats.base import RawCheckpoint, ReadOptions
+from weightport.formats.limits import check_size
 
 _HINT = "the archive is damaged or incomplete; export or download it again"
 
@@ -60,12 +60,7 @@ def _check_headers(path: Path, options: ReadOptions) -> None:
                     hint="save plain numeric arrays; weightport never unpickles .npz members",
                 )
             nbytes = math.prod(shape) * dtype.itemsize
-            if nbytes > options.max_tensor_bytes:
-                raise ResourceLimitError(
-                    f"{path}: array {info.filename!r} of shape {shape} is {nbytes} bytes, above "
-                    f"ReadOptions.max_tensor_bytes={options.max_tensor_bytes}",
-                    hint=limit_hint("max_tensor_bytes"),
-                )
+            check_size(path, info.filename, tuple(shape), nbytes, options)
             if nbytes > info.file_size:
                 raise CorruptCheckpointError(
                     f"{path}: array {info.filename!r} declares {nbytes} bytes but the member holds {info.file_size}",

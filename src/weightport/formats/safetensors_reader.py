@@ -7,7 +7,7 @@ from typing import Any
 
 from weightport.errors import CorruptCheckpointError, UnsupportedFormatError
 from weightport.formats.base import RawCheckpoint, ReadOptions
-from weightport.formats.limits import check_tensor
+from weightport.formats.limits import check_size
 from weightport.formats.safetensors_header import read_safetensors_header
 
 #: safetensors dtypes torch has no type for.
@@ -16,6 +16,11 @@ _NO_TORCH_DTYPE = frozenset({"F4", "F6_E2M3", "F6_E3M2"})
 
 def load_safetensors(path: Path, options: ReadOptions) -> tuple[dict[str, Any], dict[str, str]]:
     """Validate ``path``'s header, then map every tensor from the file (no copy).
+
+    The validated header proves what :func:`~weightport.formats.limits.check_tensor` checks of a
+    pickle's tensors after reading: each tensor is a dense, contiguous CPU view of exactly the bytes
+    its shape and dtype need, and the views tile the data buffer. So the size limit is applied to the
+    declared bytes before anything is mapped, and the tensors are not walked again.
 
     Returns:
         ``(tensors in header order, __metadata__)``.
@@ -27,6 +32,8 @@ def load_safetensors(path: Path, options: ReadOptions) -> tuple[dict[str, Any], 
             f"{path}: tensors of dtype {', '.join(odd)}, which torch cannot represent",
             hint="convert the file to a dtype torch supports",
         )
+    for key, (_, shape, (start, end)) in entries.items():
+        check_size(path, key, shape, end - start, options)
     from safetensors import SafetensorError, safe_open
 
     tensors: dict[str, Any] = {}
@@ -39,8 +46,6 @@ def load_safetensors(path: Path, options: ReadOptions) -> tuple[dict[str, Any], 
             f"{path}: safetensors could not read the file although its header is valid ({exc})",
             hint="the file is damaged or unsupported by the installed safetensors; fetch it again",
         ) from exc
-    for key, tensor in tensors.items():
-        check_tensor(path, key, tensor, options)
     return tensors, metadata
 
 

@@ -123,6 +123,16 @@ def _best_pair(
     same placement another way (``'model.'->''`` and ``'model.net.'->'net.'``) are not rivals, and
     nothing else (not the length of a prefix, not the order of the keys) breaks a tie.
     """
+    whole = _whole_placements(source, target, into)
+    if whole:
+        return _ranked(whole, len(source), source, target)
+    return _counted_pair(source, target, into)
+
+
+def _counted_pair(
+    source: Sequence[str], target: Sequence[str], into: str | None
+) -> tuple[tuple[str, str], int, list[str]] | None:
+    """:func:`_best_pair` by counting every (strip, add) pair through a suffix index."""
     index: dict[str, list[str]] = defaultdict(list)  # suffix -> target prefixes
     if into is not None:
         add = into.rstrip(".") + "." if into else ""
@@ -146,9 +156,15 @@ def _best_pair(
         return None
     # Most keys first; then the smallest change (shortest prefixes), which only chooses a spelling.
     count = max(counts.values())
-    ranked = sorted((p for p, c in counts.items() if c == count), key=lambda p: (len(p[0]) + len(p[1]), p))
+    return _ranked([p for p, c in counts.items() if c == count], count, source, target)
+
+
+def _ranked(best: list[tuple[str, str]], count: int, source: Sequence[str],
+            target: Sequence[str]) -> tuple[tuple[str, str], int, list[str]]:
+    """Of the pairs that all place ``count`` keys, the smallest change and its rivals."""
+    ranked = sorted(best, key=lambda p: (len(p[0]) + len(p[1]), p))
     pair = ranked[0]
-    if count <= 1:
+    if count <= 1 or len(ranked) == 1:
         return pair, count, []
     target_set = set(target)
     placement = _placement(pair, source, target_set)
@@ -156,6 +172,40 @@ def _best_pair(
         _spell(p) for p in ranked[1:] if _placement(p, source, target_set) != placement
     ]
     return pair, count, rivals
+
+
+def _is_split(prefix: str) -> bool:
+    """Whether ``prefix`` is one of the prefixes :func:`_splits` cuts (empty, or up to ``MAX_DEPTH`` segments)."""
+    return not prefix or (prefix.endswith(".") and prefix.count(".") <= MAX_DEPTH)
+
+
+def _whole_placements(source: Sequence[str], target: Sequence[str], into: str | None) -> list[tuple[str, str]]:
+    """Every (strip, add) pair that places *all* of ``source`` (the common case: a whole checkpoint
+    under one prefix), found without counting every pair.
+
+    No pair can place more keys than there are, so when one places them all, these are exactly the
+    pairs :func:`_counted_pair` would find with the highest count: the same answer, rivals included.
+    Empty when no pair places every key (or the target has fewer keys): then the pairs are counted.
+    """
+    if not source or len(source) > len(target):
+        return []
+    target_set = set(target)
+    first = source[0]
+    out: list[tuple[str, str]] = []
+    for strip, suffix in _splits(first, MAX_DEPTH):
+        if not all(k.startswith(strip) for k in source):
+            break  # a longer strip of the first key is not a prefix of every key either
+        if into is not None:  # the one add the target submodule allows, at any depth
+            prefix = into.rstrip(".") + "." if into else ""
+            adds = [prefix] if prefix + suffix in target_set else []
+        else:
+            adds = [t[:len(t) - len(suffix)] for t in target if t.endswith(suffix)]
+            adds = [add for add in adds if _is_split(add)]
+        for add in adds:
+            cut = len(strip)
+            if all(add + k[cut:] in target_set for k in source):
+                out.append((strip, add))
+    return out
 
 
 def _placement(pair: tuple[str, str], source: Sequence[str], target: set[str]) -> frozenset[tuple[str, str]]:

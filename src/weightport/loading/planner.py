@@ -18,11 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from weightport.errors import AmbiguousMappingError, InvalidOptionError
 from weightport.keys import fold_keys, is_training_state, matches_any, parent
+from weightport.layout.derived import is_derived, recomputed_buffers
 from weightport.layout.fit.base import FitContext, Fitter, fitters
-from weightport.layout.head import head_keys, rival_heads
+from weightport.layout.head import HEAD_NAMES, head_keys, rival_heads
 from weightport.layout.match import Match, match_keys
+from weightport.layout.qkv_bias import harmonise_qkv_bias
 from weightport.layout.rename import apply_rules, load_rules
 from weightport.layout.roles import find_roles
+from weightport.layout.structural_match import align_leftovers
 from weightport.loading.apply import all_finite, overflows
 from weightport.loading.options import LoadOptions
 from weightport.loading.proof import LoadProver
@@ -160,9 +163,10 @@ def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) ->
     plan.unexpected = [renamed.origin[k] for k in left if renamed.origin[k] not in plan.dropped_head]
     _derived(plan, module)
     _headless(plan, module)
-    plan.coverage = _coverage(module, {r.target_key for r in plan.loaded})
+    plan.coverage, reinit_share = _shares(module, {r.target_key for r in plan.loaded},
+                                          {r.key for r in plan.reinitialized})
     if not explicit:
-        plan.reinit_share = _coverage(module, {r.key for r in plan.reinitialized})
+        plan.reinit_share = reinit_share
     return Planned(plan, producers)
 
 
@@ -322,8 +326,6 @@ def _inverse_converted(renamed: Renamed, target: dict[str, Any], heads: set[str]
 def _qkv_bias_harmonised(renamed: Renamed, target: dict[str, Any], options: LoadOptions,
                          notes: list[str]) -> Renamed:
     """Fused q/k/v biases split (or separate ones fused) into the model's convention."""
-    from weightport.layout.qkv_bias import harmonise_qkv_bias
-
     if options.match == "exact":
         return renamed
     rewrite = harmonise_qkv_bias(renamed.tensors, target)
@@ -358,8 +360,6 @@ def _needs_mapping(renamed: Renamed, target: dict[str, Any], options: LoadOption
 
 
 def _match(renamed: Renamed, target: dict[str, Any], options: LoadOptions, prove: LoadProver) -> list[Match]:
-    from weightport.layout.structural_match import align_leftovers
-
     source = list(renamed.tensors)
     if options.match == "structural":
         return align_leftovers(source, target, [], renamed.tensors, options, prove)
@@ -507,8 +507,6 @@ def _missing(plan: LoadPlan, module: nn.Module, target: dict[str, Any], used_tar
 def _derived(plan: LoadPlan, module: nn.Module) -> None:
     """Buffers the model computes itself: not missing when the checkpoint lacks them, and dropped (not
     unexpected) when the checkpoint has them and the model recomputes them."""
-    from weightport.layout.derived import is_derived, recomputed_buffers
-
     kept = [k for k in plan.missing if is_derived(k)]
     if kept:
         plan.missing = [k for k in plan.missing if k not in kept]
@@ -525,8 +523,6 @@ def _derived(plan: LoadPlan, module: nn.Module) -> None:
 def _headless(plan: LoadPlan, module: nn.Module) -> None:
     """A model built without a classifier (timm's ``num_classes=0``) has no place for the checkpoint's:
     those tensors are dropped with a note, not reported as unexpected."""
-    from weightport.layout.head import HEAD_NAMES
-
     if not any(getattr(sub, "num_classes", None) == 0 for sub in module.modules()):
         return
     dropped = [k for k in plan.unexpected if k.split(".", 1)[0] in HEAD_NAMES]
@@ -536,11 +532,14 @@ def _headless(plan: LoadPlan, module: nn.Module) -> None:
                           + ", ".join(fold_keys(dropped, 6)))
 
 
-def _coverage(module: nn.Module, loaded: set[str]) -> float:
-    total = 0
-    covered = 0
+def _shares(module: nn.Module, loaded: set[str], reinitialized: set[str]) -> tuple[float, float]:
+    """The fractions of the model's parameters (by count of values) that are loaded and re-initialised."""
+    total = covered = renewed = 0
     for name, param in module.named_parameters():
-        total += param.numel()
+        n = param.numel()
+        total += n
         if name in loaded:
-            covered += param.numel()
-    return covered / total if total else 1.0
+            covered += n
+        elif name in reinitialized:
+            renewed += n
+    return (covered / total, renewed / total) if total else (1.0, 0.0)
