@@ -135,7 +135,7 @@ def _counted_pair(
     """:func:`_best_pair` by counting every (strip, add) pair through a suffix index."""
     index: dict[str, list[str]] = defaultdict(list)  # suffix -> target prefixes
     if into is not None:
-        add = into.rstrip(".") + "." if into else ""
+        add = _into_prefix(into)
         for key in target:
             if key.startswith(add):
                 index[key[len(add):]].append(add)
@@ -190,22 +190,24 @@ def _whole_placements(source: Sequence[str], target: Sequence[str], into: str | 
     if not source or len(source) > len(target):
         return []
     target_set = set(target)
-    first = source[0]
+    forced = None if into is None else _into_prefix(into)  # the one add the target submodule allows, at any depth
     out: list[tuple[str, str]] = []
-    for strip, suffix in _splits(first, MAX_DEPTH):
+    for strip, suffix in _splits(source[0], MAX_DEPTH):
         if not all(k.startswith(strip) for k in source):
             break  # a longer strip of the first key is not a prefix of every key either
-        if into is not None:  # the one add the target submodule allows, at any depth
-            prefix = into.rstrip(".") + "." if into else ""
-            adds = [prefix] if prefix + suffix in target_set else []
+        if forced is not None:
+            adds = [forced] if forced + suffix in target_set else []
         else:
             adds = [t[:len(t) - len(suffix)] for t in target if t.endswith(suffix)]
             adds = [add for add in adds if _is_split(add)]
-        for add in adds:
-            cut = len(strip)
-            if all(add + k[cut:] in target_set for k in source):
-                out.append((strip, add))
+        cut = len(strip)
+        out += [(strip, add) for add in adds if all(add + k[cut:] in target_set for k in source)]
     return out
+
+
+def _into_prefix(into: str) -> str:
+    """The key prefix of the target submodule ``into`` names (``""`` for the whole model)."""
+    return into.rstrip(".") + "." if into else ""
 
 
 def _placement(pair: tuple[str, str], source: Sequence[str], target: set[str]) -> frozenset[tuple[str, str]]:
