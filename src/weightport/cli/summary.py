@@ -18,11 +18,6 @@ from weightport.keys import fold_keys
 from weightport.registry.source import jsonable
 
 #: safetensors dtype names → the names torch prints (without ``torch.``).
-SAFETENSORS_DTYPES: dict[str, str] = {
-    "BOOL": "bool", "U8": "uint8", "I8": "int8", "I16": "int16", "U16": "uint16", "F16": "float16",
-    "BF16": "bfloat16", "I32": "int32", "U32": "uint32", "F32": "float32", "F64": "float64", "I64": "int64",
-    "U64": "uint64", "C64": "complex64", "F8_E5M2": "float8_e5m2", "F8_E4M3": "float8_e4m3fn",
-}
 
 
 @dataclass(frozen=True)
@@ -116,11 +111,11 @@ def _rule_counts(keys: Iterable[str]) -> dict[str, int]:
 
 def summarise_safetensors_file(path: Path, uri: str) -> Summary:
     """A summary from the safetensors header alone (no torch, no tensor data read)."""
-    from weightport.formats import read_safetensors_header
+    from weightport.formats.safetensors_header import TORCH_DTYPE_NAMES, read_safetensors_header
 
     metadata, entries = read_safetensors_header(path)
     tensors = [
-        TensorInfo(key, SAFETENSORS_DTYPES.get(dtype, dtype.lower()), tuple(shape), end - start)
+        TensorInfo(key, TORCH_DTYPE_NAMES.get(dtype, dtype.lower()), tuple(shape), end - start)
         for key, (dtype, shape, (start, end)) in entries.items()
     ]
     return Summary(

@@ -40,6 +40,15 @@ DTYPE_BITS: dict[str, int] = {
     "U64": 64,
 }
 
+#: The torch dtype (its name in the ``torch`` namespace) of every safetensors dtype torch can represent;
+#: the sub-byte floats (F4, F6_*) have none.
+TORCH_DTYPE_NAMES: dict[str, str] = {
+    "BOOL": "bool", "U8": "uint8", "I8": "int8", "I16": "int16", "U16": "uint16", "F16": "float16",
+    "BF16": "bfloat16", "I32": "int32", "U32": "uint32", "F32": "float32", "F64": "float64", "I64": "int64",
+    "U64": "uint64", "C64": "complex64", "F8_E5M2": "float8_e5m2", "F8_E4M3": "float8_e4m3fn",
+    "F8_E8M0": "float8_e8m0fnu",
+}  # fmt: skip
+
 #: The same limit the safetensors library applies; a larger header is refused before it is read.
 DEFAULT_MAX_HEADER_BYTES = 100 << 20
 

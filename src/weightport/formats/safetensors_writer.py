@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from weightport.errors import UnsupportedFormatError
+from weightport.formats.safetensors_header import TORCH_DTYPE_NAMES
 
 if TYPE_CHECKING:
     import torch
@@ -34,12 +35,7 @@ if TYPE_CHECKING:
 #: The alignment, in bytes, of the data section and of every tensor that can be aligned.
 ALIGNMENT = 64
 
-_DTYPE_NAMES = {
-    "float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16",
-    "int64": "I64", "int32": "I32", "int16": "I16", "int8": "I8",
-    "uint64": "U64", "uint32": "U32", "uint16": "U16", "uint8": "U8", "bool": "BOOL",
-    "float8_e4m3fn": "F8_E4M3", "float8_e5m2": "F8_E5M2", "complex64": "C64",
-}  # fmt: skip
+_DTYPE_NAMES = {name: code for code, name in TORCH_DTYPE_NAMES.items()}
 
 
 @dataclass(frozen=True)
