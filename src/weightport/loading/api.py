@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from weightport.errors import UsageError
 from weightport.loading.apply import apply_plan
+from weightport.loading.gc_pause import cyclic_gc_paused
 from weightport.loading.options import LoadOptions
 from weightport.loading.planner import Planned, Production, build_plan
 from weightport.loading.runner import run_load
@@ -42,6 +43,7 @@ class _Pending:
 _PENDING: dict[int, _Pending] = {}
 
 
+@cyclic_gc_paused()
 def plan(module: nn.Module, source: SourceLike, *, options: LoadOptions | Mapping[str, Any] | None = None,
          **kwargs: Any) -> LoadPlan:
     """Plan loading ``source`` into ``module`` without changing it (a dry run).

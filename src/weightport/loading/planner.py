@@ -27,6 +27,7 @@ from weightport.layout.rename import apply_rules, load_rules
 from weightport.layout.roles import find_roles
 from weightport.layout.structural_match import align_leftovers
 from weightport.loading.apply import all_finite, overflows
+from weightport.loading.gc_pause import cyclic_gc_paused
 from weightport.loading.options import LoadOptions
 from weightport.loading.proof import LoadProver
 from weightport.loading.source_io import OpenedSource
@@ -94,6 +95,7 @@ class Planned:
     producers: dict[str, Production]
 
 
+@cyclic_gc_paused()
 def build_plan(module: nn.Module, opened: OpenedSource, options: LoadOptions) -> Planned:
     """Plan loading ``opened`` into ``module`` under ``options`` without touching the module."""
     target = dict(module.state_dict(keep_vars=True))

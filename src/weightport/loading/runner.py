@@ -28,6 +28,7 @@ from weightport.loading.conversion import (
     store_conversion,
 )
 from weightport.loading.fast import FastPathUnavailable, _blockers, apply_fast, build_on_meta
+from weightport.loading.gc_pause import cyclic_gc_paused
 from weightport.loading.options import LoadOptions
 from weightport.loading.planner import Planned, build_plan
 from weightport.loading.source_io import FetchedSource, OpenedSource, fetch_source, read_source
@@ -69,6 +70,7 @@ class _Filled:
 Adjust = Callable[["nn.Module", LoadOptions], LoadOptions]
 
 
+@cyclic_gc_paused()
 def run_load(source: SourceLike, opts: LoadOptions, *, module: nn.Module | None = None,
              factory: Callable[[], nn.Module] | None = None,
              adjust: Adjust | None = None) -> tuple[nn.Module, LoadReport]:

@@ -37,6 +37,7 @@ from weightport.keys import parent
 from weightport.loading import distributed
 from weightport.loading.apply import all_finite
 from weightport.loading.conversion import cached_fetch, conversion_for, options_for_converted
+from weightport.loading.gc_pause import cyclic_gc_paused
 from weightport.loading.options import LoadOptions
 from weightport.loading.planner import Planned, Production, build_plan
 from weightport.loading.source_io import read_source
@@ -166,6 +167,7 @@ class _Shards:
         self.how.setdefault(how, []).append(key)
 
 
+@cyclic_gc_paused()
 def load_sharded(module: nn.Module, source: SourceLike, opts: LoadOptions, fetch: Callable[[], Any]) -> LoadReport:
     """Load ``source`` into a module holding DTensors, each rank reading only its shards.
 
