@@ -9,7 +9,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from weightport.errors import CorruptCheckpointError
+from weightport.errors import CorruptCheckpointError, UnsupportedFormatError
 from weightport.formats import ReadOptions
 from weightport.formats.safetensors_header import TORCH_DTYPE_NAMES
 from weightport.formats.safetensors_reader import load_safetensors
@@ -78,4 +78,15 @@ def test_a_file_that_grows_after_its_header_is_read_is_refused(tmp_path: Path, m
 
     monkeypatch.setattr(reader, "read_safetensors_header", then_grow)
     with pytest.raises(CorruptCheckpointError, match="changed while it was read"):
+        load_safetensors(path, ReadOptions())
+
+
+@pytest.mark.parametrize("code", ["F4", "F6_E2M3", "F6_E3M2"])
+def test_a_dtype_torch_cannot_represent_is_refused_not_read_as_bytes(tmp_path: Path, code: str) -> None:
+    import json
+
+    header = json.dumps({"w": {"dtype": code, "shape": [4], "data_offsets": [0, 4 * int(code[1]) // 8]}}).encode()
+    path = tmp_path / "sub_byte.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + b"\x11" * (4 * int(code[1]) // 8))
+    with pytest.raises(UnsupportedFormatError, match=f"dtype {code}, which torch cannot represent"):
         load_safetensors(path, ReadOptions())

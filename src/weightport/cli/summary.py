@@ -17,8 +17,6 @@ from typing import Any
 from weightport.keys import fold_keys
 from weightport.registry.source import jsonable
 
-#: safetensors dtype names → the names torch prints (without ``torch.``).
-
 
 @dataclass(frozen=True)
 class TensorInfo:
