@@ -7,6 +7,8 @@ broken approach shows up as broken instead of fast.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,10 +86,46 @@ def test_fresh_processes_measure_imports_and_memory(workdir: Path, tmp_path: Pat
     # Every measurement is there, as a number; how large each is, is the benchmark's result, not a test's.
     for row in rows.values():
         assert row["status"] == "ok", row["error"]
-        for name in ("wall_s", "import_s", "after_imports_s", "peak_rss_mib", "rss_base_mib", "above_base_mib"):
+        for name in ("wall_s", "import_s", "after_imports_s", "peak_rss_mib", "rss_base_mib", "above_base_mib",
+                     "library_paged_mib"):
             assert isinstance(row["median"][name], (int, float)), name
     assert document["machine"]["cpu"] and document["machine"]["packages"]["torch"]
     assert "Inline run" not in markdown
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads Linux's /proc/self/smaps")
+def test_library_pages_count_shared_objects_only() -> None:
+    # A fresh interpreter: mapping a C extension it has not loaded grows the library pages, and a
+    # 64 MiB anonymous buffer made resident does not.
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from weightport_bench.loading import memory\n"
+        "a = memory.library_rss_mib()\n"
+        "buf = bytearray(64 << 20)\n"
+        "b = memory.library_rss_mib()\n"
+        "import _decimal\n"
+        "c = memory.library_rss_mib()\n"
+        "print(a, b, c, memory.rss_mib())\n"
+    )
+    bench = Path(__file__).resolve().parents[2] / "benchmarks"
+    out = subprocess.run([sys.executable, "-c", script, str(bench)], capture_output=True, text=True, check=True)
+    before, with_buffer, with_extension, rss = map(float, out.stdout.split())
+    assert abs(with_buffer - before) < 1.0
+    assert with_extension > with_buffer
+    assert 0 < with_extension < rss - 60
+
+
+def test_library_pages_are_not_counted_as_the_loads_memory() -> None:
+    from weightport_bench.loading.runner import _derive
+
+    record = {"load_s": 1.0, "peak_rss_mib": 900.0, "rss_base_mib": 700.0, "library_base_mib": 250.0,
+              "library_end_mib": 256.0}
+    _derive(record)
+    assert record["library_paged_mib"] == 6.0
+    assert record["above_base_mib"] == 194.0
+    unmeasured = {"load_s": 1.0, "peak_rss_mib": 900.0, "rss_base_mib": 700.0}  # no smaps: nothing subtracted
+    _derive(unmeasured)
+    assert unmeasured["above_base_mib"] == 200.0
 
 
 def _forgets_to_load(task) -> object:
