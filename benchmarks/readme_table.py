@@ -46,7 +46,7 @@ def _cell(row: dict[str, Any] | None, *, ratio: bool) -> str:
 
 def table(document: dict[str, Any]) -> str:
     """The markdown table (with a line on the machine and the run)."""
-    header = "| model (file) | " + " | ".join(label for _, label in COLUMNS) + " | weightport peak RSS growth ÷ file |"
+    header = "| model (file) | " + " | ".join(label for _, label in COLUMNS) + " | weightport peak memory growth ÷ file |"
     lines = [header, "|---|" + "---:|" * (len(COLUMNS) + 1)]
     for t in document["tables"]:
         rows = {row["approach"]: row for row in t["rows"]}
@@ -61,7 +61,8 @@ def table(document: dict[str, Any]) -> str:
     lines.append(f"({machine['cpu']}, {machine['cores']} cores; load average at start "
                  f"{', '.join(f'{x:.2f}' for x in machine['load_average_at_start'])}; {machine['date']}; "
                  f"{settings.get('rounds_run', settings['repeat'])} interleaved rounds of fresh processes, medians; "
-                 "time after imports: the load plus touching every page of the weights. Full table: "
+                 "time after imports: the load plus touching every page of the weights; peak memory growth: "
+                 "peak RSS above the RSS after imports, less the shared-library code the load paged in. Full table: "
                  "[benchmarks/results/loading.md](benchmarks/results/loading.md).)")
     return "\n".join(lines) + "\n"
 

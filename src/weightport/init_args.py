@@ -240,8 +240,10 @@ def _rebuild_difference(model: nn.Module, config: dict[str, Any]) -> str | None:
         configure_model(fresh)
         return fresh
 
+    from weightport.loading.meta_init import skip_meta_init
+
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), skip_meta_init():  # shapes only: no initialisation
             fresh = build()
     except Exception:  # a constructor that needs real values: build it for real
         try:

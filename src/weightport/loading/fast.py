@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from weightport.loading.apply import produce_tensors
+from weightport.loading.meta_init import skip_meta_init
 from weightport.loading.state import load_state
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def build_on_meta(factory: Callable[[], nn.Module]) -> nn.Module:
     import torch
 
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), skip_meta_init():  # no values on meta: initialising them is wasted work
             module = factory()
     except Exception as exc:  # any constructor that needs real values
         raise FastPathUnavailable(f"the model cannot be built on the meta device ({type(exc).__name__}: {exc})")\
