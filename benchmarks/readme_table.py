@@ -46,7 +46,8 @@ def _cell(row: dict[str, Any] | None, *, ratio: bool) -> str:
 
 def table(document: dict[str, Any]) -> str:
     """The markdown table (with a line on the machine and the run)."""
-    header = "| model (file) | " + " | ".join(label for _, label in COLUMNS) + " | weightport peak memory growth ÷ file |"
+    labels = [label for _, label in COLUMNS] + ["weightport peak memory growth ÷ file"]
+    header = "| model (file) | " + " | ".join(labels) + " |"
     lines = [header, "|---|" + "---:|" * (len(COLUMNS) + 1)]
     for t in document["tables"]:
         rows = {row["approach"]: row for row in t["rows"]}

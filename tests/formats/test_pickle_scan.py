@@ -5,10 +5,15 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import pickletools
+import random
+import zipfile
+from collections import OrderedDict
 
+import pytest
 import torch
 
-from weightport.formats.pickle_scan import UNRESOLVED_GLOBAL, scan_pickle
+from weightport.formats.pickle_scan import UNRESOLVED_GLOBAL, _scan_torch_opcodes, scan_pickle
 
 from .helpers import Payload
 
@@ -69,3 +74,91 @@ def test_sequence_position_after_stop() -> None:
 def test_protocol_and_opcodes_reported() -> None:
     scan = scan_pickle(pickle.dumps([1, 2], protocol=4))
     assert scan.protocol == 4 and "FRAME" in scan.unsupported_opcodes
+
+
+def _data_pkl(obj: object) -> bytes:
+    """The ``data.pkl`` that ``torch.save`` writes for ``obj``."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with zipfile.ZipFile(buf) as archive:
+        return archive.read(next(n for n in archive.namelist() if n.endswith("/data.pkl")))
+
+
+def _torch_pickles() -> list[bytes]:
+    base = torch.arange(12, dtype=torch.float32)
+    return [
+        _data_pkl({"w": torch.ones(3, 4), "b": torch.zeros(4, dtype=torch.float16)}),
+        _data_pkl(
+            OrderedDict(
+                [
+                    ("layer.0.weight", torch.randn(8, 3, 3, 3)),
+                    ("layer.0.num_batches_tracked", torch.tensor(7)),
+                    ("bn.mask", torch.ones(5, dtype=torch.bool)),
+                    ("é.ünicode", torch.empty(0, 2, dtype=torch.bfloat16)),
+                    ("view.a", base[2:6]),
+                    ("view.b", base.view(3, 4).t()),
+                    ("ids", torch.arange(300, dtype=torch.int64)),
+                ]
+            )
+        ),
+        _data_pkl(
+            {
+                "state_dict": {f"blocks.{i}.weight": torch.full((2,), float(i)) for i in range(300)},
+                "epoch": 2**40,
+                "global_step": -5,
+                "lr": 0.125,
+                "hyper_parameters": {"name": "resnet", "flags": [True, False, None], "sizes": (1, 2, 3)},
+                "big": -(2**70),
+                "bytes_like": "x" * 300,
+                "nested": {"a": {"b": {"c": [1, 2, [3, (4,)]]}}},
+            }
+        ),
+    ]
+
+
+def test_one_loop_scan_answers_for_what_torch_save_writes() -> None:
+    for data in _torch_pickles():
+        quick = _scan_torch_opcodes(data, None)
+        assert quick is not None
+        assert quick == scan_pickle(io.BytesIO(data))  # a stream always takes the general walk
+        assert quick.problem is None and quick.storages and quick.end == len(data)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # an altered GLOBAL name with a stray backslash
+def test_one_loop_scan_agrees_with_the_general_walk_on_damaged_pickles() -> None:
+    """Every truncation and thousands of altered copies: both walks find the same, or the quick
+    one defers (returns None) and the general walk answers alone."""
+    rng = random.Random(20261208)
+    opcodes = sorted({ord(op.code) for op in pickletools.opcodes})
+    answered = 0
+    for data in _torch_pickles()[:2]:
+        candidates = [data[:cut] for cut in range(len(data))]
+        for _ in range(1500):
+            altered = bytearray(data)
+            for _ in range(rng.randint(1, 3)):
+                at = rng.randrange(len(altered))
+                choice = rng.random()
+                if choice < 0.4:
+                    altered[at] = rng.randrange(256)
+                elif choice < 0.7:
+                    altered[at] = rng.choice(opcodes)
+                elif choice < 0.85:
+                    altered.insert(at, rng.choice(opcodes))
+                else:
+                    del altered[at]
+            candidates.append(bytes(altered))
+        for candidate in candidates:
+            general = scan_pickle(io.BytesIO(candidate))
+            quick = _scan_torch_opcodes(candidate, None)
+            if quick is not None:
+                answered += 1
+                assert quick == general, candidate
+            assert scan_pickle(candidate) == general, candidate
+    assert answered > 100  # the quick walk does answer for altered pickles that stay well formed
+
+
+def test_one_loop_scan_defers_above_the_byte_limit() -> None:
+    data = _torch_pickles()[0]
+    assert _scan_torch_opcodes(data, len(data) - 1) is None
+    assert scan_pickle(data, max_bytes=len(data) - 1).problem == "too-large"
+    assert scan_pickle(data, max_bytes=len(data)).problem is None

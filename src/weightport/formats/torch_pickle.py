@@ -354,7 +354,8 @@ def _torch_load(path: Path, vetted: _Vetted, *, mmap: bool) -> Any:
 
 def _finish(path: Path, obj: Any, fmt: str, vetted: _Vetted, options: ReadOptions) -> RawCheckpoint:
     structure = check_structure(path, obj, options)  # first: every later walk is bounded after it
-    _check_placeholders(path, obj, structure)
+    if vetted.stubbed:  # placeholders exist only for the globals _vet stubbed, scoped to this load
+        _check_placeholders(path, obj, structure)
     check_tensors(path, obj, options)
     metadata: dict[str, Any] = {}
     if vetted.stubbed:
