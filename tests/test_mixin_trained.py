@@ -143,6 +143,61 @@ def test_a_trainer_checkpoint_gives_its_hyper_parameters_and_explicit_arguments_
     assert {r.key for r in other.weightport_report.reinitialized} == {"net.fc.weight", "net.fc.bias"}
 
 
+def test_a_trainer_checkpoint_is_read_once_for_its_hyper_parameters_and_its_weights(tmp_path, monkeypatch):
+    from weightport.loading import source_io
+
+    torch.manual_seed(0)
+    source = Trainable(num_classes=4, lr=0.05)
+    ckpt = fit_checkpoint(source, tmp_path)
+    reads: list[object] = []
+    real = source_io.read_checkpoint  # what every read of a source goes through
+    monkeypatch.setattr(source_io, "read_checkpoint", lambda path, options: reads.append(path) or real(path, options))
+    model = Trainable.from_pretrained(ckpt)
+    assert len(reads) == 1 and model.net.fc.out_features == 4 and same_weights(model.net, source.net)
+    timings = model.weightport_report.timings
+    assert timings["init_config"] > 0 and timings["total"] >= timings["init_config"] + timings["read"]
+    Trainable.from_pretrained(ckpt)  # each call reads for itself: nothing is kept between calls
+    assert len(reads) == 2
+
+
+class Keeper(PretrainedMixin, L.LightningModule):
+    """An __init__ that changes the hyper-parameters it is given, in place."""
+
+    def __init__(self, num_classes: int = 10, sizes: list | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        if sizes is not None:
+            sizes.append(99)
+        self.net = TinyNet(num_classes=num_classes, width=8)
+
+
+def test_an_init_that_changes_its_hyper_parameters_leaves_the_checkpoints_values_as_read(tmp_path):
+    ckpt = tmp_path / "k.ckpt"
+    state = {f"net.{k}": v for k, v in TinyNet(num_classes=3, width=8).state_dict().items()}
+    torch.save({"state_dict": state, "epoch": 1, "global_step": 2, "pytorch-lightning_version": "2.6.0",
+                "hyper_parameters": {"num_classes": 3, "sizes": [1, 2]}}, ckpt)
+    model = Keeper.from_pretrained(ckpt)
+    assert model.weightport_report.init["sizes"] == {"value": [1, 2, 99], "from": "checkpoint hyper_parameters"}
+    meta = model.weightport_report.source.meta["checkpoint"]
+    assert meta["hyper_parameters"]["sizes"] == [1, 2]  # what the file holds, not what __init__ made of it
+
+
+def test_a_file_changed_between_two_reads_is_read_again(tmp_path):
+    from weightport.formats import ReadOptions
+    from weightport.loading.source_io import one_read_per_file, read_file
+
+    path = tmp_path / "w.pt"
+    torch.save({"w": torch.zeros(2)}, path)
+    with one_read_per_file():
+        first = read_file(path, ReadOptions())
+        assert read_file(path, ReadOptions()) is first
+        assert read_file(path, ReadOptions(mmap=False)) is not first  # other read options: its own read
+        torch.save({"w": torch.ones(2)}, path)
+        again = read_file(path, ReadOptions())
+        assert again is not first and torch.equal(again.obj["w"], torch.ones(2))
+    assert read_file(path, ReadOptions()) is not again  # outside the block every read is its own
+
+
 def test_re_initialising_a_trained_head_unasked_warns_and_the_seed_recipe_does_not(tmp_path):
     torch.manual_seed(0)
     ckpt = fit_checkpoint(Trainable(num_classes=4), tmp_path)

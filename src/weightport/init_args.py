@@ -9,6 +9,7 @@ its defaults; explicit arguments override them, and the report says where each v
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 from collections.abc import Mapping
@@ -139,18 +140,28 @@ def source_config(owner: type, source: SourceLike, options: LoadOptions) -> Sour
 
 
 def _hparams_config(owner: type, path: Path, options: LoadOptions) -> SourceConfig | None:
-    from weightport.formats import read_checkpoint
+    from weightport.loading.source_io import read_file
 
-    raw = read_checkpoint(path, options.read_options())
+    raw = read_file(path, options.read_options())  # read once with the load (mixin: one_read_per_file)
     meta = raw.metadata or {}
     hparams = meta.get("hyper_parameters")
     if not isinstance(hparams, Mapping) or not hparams:
         return None
+    hparams = _own_copy(hparams)
     name = meta.get("hparams_name")
     sig = InitSignature.of(owner)
     if isinstance(name, str) and name in sig.names and name not in hparams:
         return SourceConfig({name: dict(hparams)}, FROM_HPARAMS)  # __init__ takes one hparams object
     return _fitting(owner, dict(hparams), FROM_HPARAMS)
+
+
+def _own_copy(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy for the user's ``__init__``, so that the checkpoint read once for the hyper-parameters
+    and the load (and the report's metadata) keeps its values as read. Placeholders stay themselves."""
+    from weightport.formats.safety import find_unresolved
+
+    keep: dict[int, Any] = {id(stub): stub for _, stub in find_unresolved(hparams)}
+    return copy.deepcopy(dict(hparams), keep)
 
 
 def _fitting(owner: type, config: dict[str, Any], origin: str) -> SourceConfig | None:

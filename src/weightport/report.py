@@ -455,7 +455,9 @@ class LoadReport(LoadPlan):
     """What a load did: the plan it applied, plus how it went.
 
     Attributes:
-        timings: Seconds per stage (``fetch``, ``read``, ``plan``, ``apply``, ``total``).
+        timings: Seconds per stage (``fetch``, ``read``, ``plan``, ``apply``, ``total``; from
+            ``from_pretrained`` also ``init_config``: reading the source's own init arguments, which
+            for a Lightning checkpoint is the one read of the file that the load then reuses).
         path: How the module was filled: ``"copy"``, ``"assign"`` or ``"sharded"`` (see :data:`LoadPath`).
         fallback_reason: Why the fast path was not taken when it was asked for (``path`` is then ``"copy"``).
         verification: The output comparison with the source architecture, when ``verify`` was asked for.

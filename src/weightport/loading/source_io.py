@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from weightport.fetch.step import fetch_files
 from weightport.fetch.types import Fetched
-from weightport.formats import RawCheckpoint, read_checkpoint
+from weightport.formats import RawCheckpoint, ReadOptions, read_checkpoint
 from weightport.layout.canonical import canonicalise
 from weightport.layout.extract import Extracted, extract_state_dict
 from weightport.loading.options import LoadOptions
@@ -78,11 +82,50 @@ def fetch_source(source: SourceLike, options: LoadOptions) -> FetchedSource:
     return FetchedSource(resolved, fetched, time.perf_counter() - t0)
 
 
+#: The files read in the current :func:`one_read_per_file` block: (identity, read options, checkpoint).
+_reads: ContextVar[list[tuple[Any, ReadOptions, RawCheckpoint]] | None] = ContextVar("weightport_reads",
+                                                                                     default=None)
+
+
+@contextmanager
+def one_read_per_file() -> Iterator[None]:
+    """Within this block a file is read once per read options (:func:`read_file`).
+
+    ``from_pretrained`` of a Lightning checkpoint reads its ``hyper_parameters`` to build the model,
+    then loads the same file: without this, a second full unpickle of the checkpoint.
+    """
+    token = _reads.set([])
+    try:
+        yield
+    finally:
+        _reads.reset(token)
+
+
+def read_file(path: Path, options: ReadOptions) -> RawCheckpoint:
+    """:func:`~weightport.formats.read_checkpoint`, or inside :func:`one_read_per_file` the checkpoint
+    this block already read from the same file: the same identity (path, inode, size, mtime and
+    ctime, :func:`weightport.digest.identity`) and the same read options. A file that changed is
+    read again; one that changed while it was read is not remembered."""
+    reads = _reads.get()
+    if reads is None or not path.is_file():
+        return read_checkpoint(path, options)
+    from weightport.digest import identity
+
+    before = identity(path)
+    for seen, seen_options, raw in reads:
+        if seen == before and seen_options == options:
+            return raw
+    raw = read_checkpoint(path, options)
+    if identity(path) == before:
+        reads.append((before, options, raw))
+    return raw
+
+
 def read_source(fs: FetchedSource, options: LoadOptions, *, fetched: Fetched | None = None) -> OpenedSource:
     """Read a fetched source and extract canonical tensors (``fetched`` overrides the files read)."""
     fetched = fetched or fs.fetched
     t0 = time.perf_counter()
-    raw = read_checkpoint(fetched.path, options.read_options())
+    raw = read_file(fetched.path, options.read_options())
     extracted = extract_state_dict(raw.obj, ema=options.ema)
     canonical, key_ops = canonicalise(extracted.tensors)
     tensors = {new: extracted.tensors[old] for new, old in canonical.items()}
