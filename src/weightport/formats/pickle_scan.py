@@ -161,12 +161,18 @@ class _Tracker:
             self.push(None)
 
     def persistent_id(self, pid: Any) -> None:
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
-            return
-        type_name = pid[1].name if isinstance(pid[1], _Global) else "?"
-        key, numel = pid[2], pid[4]
-        if isinstance(key, str) and isinstance(numel, int):
-            self.scan.storages.append(StorageDecl(type_name, key, numel))
+        decl = _storage_decl(pid)
+        if decl is not None:
+            self.scan.storages.append(decl)
+
+
+def _storage_decl(pid: Any) -> StorageDecl | None:
+    """The storage a torch persistent id ``('storage', type, key, location, numel)`` declares, if it is one."""
+    if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
+        return None
+    type_name = pid[1].name if isinstance(pid[1], _Global) else "?"
+    key, numel = pid[2], pid[4]
+    return StorageDecl(type_name, key, numel) if isinstance(key, str) and isinstance(numel, int) else None
 
 
 def python3_name(module: str, name: str) -> str:
@@ -288,12 +294,9 @@ def _walk_torch_opcodes(data: bytes) -> PickleScan | None:
                 frame = frames[-1]
                 depth -= 1
         elif op == 0x51:  # BINPERSID
-            pid = frame[-1] if frame else None
-            if isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage":
-                type_name = pid[1].name if isinstance(pid[1], _Global) else "?"
-                key, numel = pid[2], pid[4]
-                if isinstance(key, str) and isinstance(numel, int):
-                    storages.append(StorageDecl(type_name, key, numel))
+            decl = _storage_decl(frame[-1] if frame else None)
+            if decl is not None:
+                storages.append(decl)
             frame[-1:] = [None]
             continue
         elif 0x85 <= op <= 0x87:  # TUPLE1..3
