@@ -196,10 +196,13 @@ def scan_pickle(source: bytes | IO[bytes] | io.RawIOBase, *, max_bytes: int | No
         The scan; ``problem`` says whether and how the stream was broken. Never raises on bad input.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        quick = _scan_torch_opcodes(bytes(source), max_bytes)
+        data = bytes(source)
+        quick = _scan_torch_opcodes(data, max_bytes)
         if quick is not None:
             return quick
-    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+        stream: IO[bytes] | io.RawIOBase = io.BytesIO(data)
+    else:
+        stream = source
     start = stream.tell()
     scan = PickleScan()
     tracker = _Tracker(scan)
