@@ -182,6 +182,31 @@ def test_an_init_that_changes_its_hyper_parameters_leaves_the_checkpoints_values
     assert meta["hyper_parameters"]["sizes"] == [1, 2]  # what the file holds, not what __init__ made of it
 
 
+class RunConfig:
+    """A class the checkpoint's hyper-parameters hold; weightport keeps it as a placeholder."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+
+
+class Configured(PretrainedMixin, L.LightningModule):
+    def __init__(self, num_classes: int = 10, run: object = None):
+        super().__init__()
+        self.run = run
+        self.net = TinyNet(num_classes=num_classes, width=8)
+
+
+def test_a_placeholder_among_the_hyper_parameters_never_reaches_init(tmp_path):
+    ckpt = tmp_path / "c.ckpt"
+    state = {f"net.{k}": v for k, v in TinyNet(num_classes=3, width=8).state_dict().items()}
+    torch.save({"state_dict": state, "epoch": 1, "global_step": 2, "pytorch-lightning_version": "2.6.0",
+                "hyper_parameters": {"num_classes": 3, "run": RunConfig(4)}}, ckpt)
+    model = Configured.from_pretrained(ckpt)
+    assert model.run is None and model.net.fc.out_features == 3
+    assert model.weightport_report.init["num_classes"]["from"] == "checkpoint hyper_parameters"
+    assert any("not used: run" in note for note in model.weightport_report.notes)
+
+
 def test_a_file_changed_between_two_reads_is_read_again(tmp_path):
     from weightport.formats import ReadOptions
     from weightport.loading.source_io import one_read_per_file, read_file

@@ -162,3 +162,16 @@ def test_one_loop_scan_defers_above_the_byte_limit() -> None:
     assert _scan_torch_opcodes(data, len(data) - 1) is None
     assert scan_pickle(data, max_bytes=len(data) - 1).problem == "too-large"
     assert scan_pickle(data, max_bytes=len(data)).problem is None
+
+
+def test_the_one_loop_scan_names_a_payload_and_the_reader_refuses_it(tmp_path) -> None:
+    from weightport.errors import UnsafeCheckpointError
+    from weightport.formats import read_checkpoint
+
+    obj = {"w": torch.ones(2), "x": Payload(os.system, "true")}
+    quick = _scan_torch_opcodes(_data_pkl(obj), None)
+    assert quick is not None and "posix.system" in quick.globals  # the one loop answers for this file
+    path = tmp_path / "payload.pth"
+    torch.save(obj, path)
+    with pytest.raises(UnsafeCheckpointError, match="posix.system"):
+        read_checkpoint(path)
